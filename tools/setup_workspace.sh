@@ -16,6 +16,10 @@ venv="$root/.venv"
 stamps="$root/.setup-stamps"
 python="${PYTHON:-python3}"
 
+# One setup at a time: concurrent colcon builds into the same build/ would corrupt it.
+exec 9>"$root/.setup.lock"
+flock 9
+
 say() { printf '[setup] %s\n' "$*"; }
 die() { printf '[setup] error: %s\n' "$*" >&2; exit 1; }
 

@@ -1,0 +1,89 @@
+"""The SO-100 joint contract, shared by the simulator, the real driver and the policy.
+
+Every topic of the stack (``joint_states``, ``joint_trajectory``, ``commands``) follows it, in sim
+and on the real arm alike:
+
+- **Joint names and order**: ``shoulder_pan, shoulder_lift, elbow_flex, wrist_flex, wrist_roll,
+  gripper``. These are the joint names of the so100 URDF shipped with ManiSkill3 (and of our
+  RViz description); servo ids 1..6 on the Feetech bus, in the same order. Arrays without names
+  (``std_msgs/Float64MultiArray`` commands, policy actions) use this order.
+- **Units**: positions in rad, velocities in rad/s; the gripper too is an angle in rad (the moving
+  jaw's revolute joint), not a percentage.
+- **Zero**: each joint's zero is the URDF's zero, i.e. the simulator's ``qpos = 0`` (arm stretched
+  straight up, gripper jaw half open). A calibrated real arm reports and accepts the same values:
+  the tick-to-radian mapping in :mod:`so100_driver.core.calibration` makes it so.
+- **Limits**: the URDF's position limits below; nothing in the stack commands outside them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+JOINT_NAMES: tuple[str, ...] = (
+    "shoulder_pan",
+    "shoulder_lift",
+    "elbow_flex",
+    "wrist_flex",
+    "wrist_roll",
+    "gripper",
+)
+NUM_JOINTS = len(JOINT_NAMES)
+
+# Feetech servo id of each joint, in contract order.
+SERVO_IDS: tuple[int, ...] = (1, 2, 3, 4, 5, 6)
+
+
+@dataclass(frozen=True)
+class JointLimit:
+    """Position limits of one joint, in rad."""
+
+    lower_rad: float
+    upper_rad: float
+
+
+# The limits of ManiSkill3's so100 URDF (mani_skill/assets/robots/so100/so100.urdf), in rad.
+JOINT_LIMITS: dict[str, JointLimit] = {
+    "shoulder_pan": JointLimit(-2.0, 2.0),
+    "shoulder_lift": JointLimit(-1.5708, 1.5708),
+    "elbow_flex": JointLimit(-1.5708, 1.5708),
+    "wrist_flex": JointLimit(-1.8, 1.8),
+    "wrist_roll": JointLimit(-3.14159, 3.14159),
+    "gripper": JointLimit(-1.1, 1.1),
+}
+
+# The URDF agent's "rest" keyframe (arm folded, gripper closed), rad, contract order.
+REST_POSE_RAD: tuple[float, ...] = (0.0, -1.5708, 1.5708, 0.66, 0.0, -1.1)
+
+
+def lower_limits() -> np.ndarray:
+    """(6,) lower position limits in rad, contract order."""
+    return np.array([JOINT_LIMITS[n].lower_rad for n in JOINT_NAMES])
+
+
+def upper_limits() -> np.ndarray:
+    """(6,) upper position limits in rad, contract order."""
+    return np.array([JOINT_LIMITS[n].upper_rad for n in JOINT_NAMES])
+
+
+def reorder(names: list[str] | tuple[str, ...], values) -> np.ndarray:
+    """Values given for ``names`` (any order) as a (6,) array in contract order.
+
+    Raises ValueError when a contract joint is missing, a name is unknown or repeated, or the
+    lengths differ. Extra information is never silently dropped.
+    """
+    names = list(names)
+    values = np.asarray(values, dtype=float)
+    if values.shape != (len(names),):
+        raise ValueError(f"{len(names)} joint names but values of shape {values.shape}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"repeated joint names: {names}")
+    unknown = sorted(set(names) - set(JOINT_NAMES))
+    if unknown:
+        raise ValueError(f"unknown joints {unknown}; the contract's joints are {list(JOINT_NAMES)}")
+    missing = [n for n in JOINT_NAMES if n not in names]
+    if missing:
+        raise ValueError(f"missing joints {missing}")
+    index = {n: i for i, n in enumerate(names)}
+    return values[[index[n] for n in JOINT_NAMES]]
