@@ -44,6 +44,9 @@ import sys
 sys.exit(0 if (3, 10) <= sys.version_info[:2] <= (3, 13) else 1)
 EOF
 
+# 1b. Vulkan for the simulator (Mesa 25 lavapipe on machines without a GPU); never fatal.
+bash "$root/tools/install_vulkan.sh"
+
 # 2. The virtual environment.
 if [ ! -x "$venv/bin/python" ]; then
     say "creating $venv"
@@ -58,7 +61,8 @@ if ! fresh requirements "$req_hash"; then
     say "installing requirements (ROS 2 Kilted wheels, torch, tools)"
     "$vpy" -m pip install --quiet --upgrade "pip>=24"
     for f in requirements/*.txt; do
-        "$vpy" -m pip install --quiet -r "$f" || die "pip install -r $f failed"
+        # python.txt's pins constrain every file, so no later file can move torch or numpy.
+        "$vpy" -m pip install --quiet -r "$f" -c requirements/python.txt || die "pip install -r $f failed"
     done
     stamp requirements "$req_hash"
     rm -f "$stamps/wheel-quirks"
