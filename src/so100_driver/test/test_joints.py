@@ -1,8 +1,6 @@
-"""The joint contract: names, order, units and limits agree with the simulator's URDF."""
+"""The joint contract: names, order, limits, and reordering by name.
 
-import xml.etree.ElementTree as ET
-from importlib.util import find_spec
-from pathlib import Path
+That the contract matches the simulator's URDF is pinned in test_description.py."""
 
 import numpy as np
 import pytest
@@ -19,22 +17,6 @@ def test_contract_order_and_servo_ids():
     assert np.all(joints.lower_limits() < 0) and np.all(joints.upper_limits() > 0)  # noqa: PT018
     rest = np.array(joints.REST_POSE_RAD)
     assert np.all(rest >= joints.lower_limits()) and np.all(rest <= joints.upper_limits())  # noqa: PT018
-
-
-def test_limits_match_the_simulator_urdf():
-    spec = find_spec("mani_skill")
-    if spec is None:
-        pytest.skip("mani_skill not installed")
-    urdf = Path(spec.origin).parent / "assets" / "robots" / "so100" / "so100.urdf"
-    limits = {
-        j.get("name"): (float(j.find("limit").get("lower")), float(j.find("limit").get("upper")))
-        for j in ET.parse(urdf).getroot().iter("joint")
-        if j.get("type") == "revolute"
-    }
-    assert tuple(limits) == joints.JOINT_NAMES
-    for name, (lo, hi) in limits.items():
-        assert joints.JOINT_LIMITS[name].lower_rad == pytest.approx(lo)
-        assert joints.JOINT_LIMITS[name].upper_rad == pytest.approx(hi)
 
 
 def test_reorder_maps_any_order_to_contract_order():
