@@ -1,0 +1,10 @@
+"""The simulated SO-100 driven by a flow policy: sim node + policy node (+ robot_state_publisher, RViz).
+
+ros2 launch fpo_policy sim.launch.py rviz:=true
+"""
+
+from fpo_policy.launch_support import generate
+
+
+def generate_launch_description():
+    return generate("sim", ("checkpoint", "control_rate_hz", "namespace", "rviz", "robot_state_publisher"))

@@ -1,0 +1,106 @@
+"""Launch files: everything in them that does not need the `launch` package is tested here.
+
+They compile, declare only known arguments with descriptions and parseable defaults, and build their
+node lists from fpo_policy.bringup; every file they name is installed. Where `launch` is
+importable (a ROS 2 distro), the launch description itself is built too.
+"""
+
+import ast
+import importlib.util
+import py_compile
+from pathlib import Path
+
+import pytest
+
+from fpo_policy import bringup
+
+ROOT = Path(__file__).resolve().parents[1]
+LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
+
+
+def _generate_call(path: Path) -> tuple[str, tuple[str, ...]]:
+    """The (bringup, arg_names) literal arguments of the file's generate(...) call."""
+    tree = ast.parse(path.read_text())
+    call = next(
+        n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "id", "") == "generate"
+    )
+    return ast.literal_eval(call.args[0]), ast.literal_eval(call.args[1])
+
+
+def test_the_three_launch_files_exist():
+    assert {p.name for p in LAUNCH_FILES} == {"sim.launch.py", "real.launch.py", "train.launch.py"}
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_file_compiles_and_declares_known_arguments(path, tmp_path):
+    py_compile.compile(str(path), cfile=str(tmp_path / "out.pyc"), doraise=True)
+    assert "def generate_launch_description" in path.read_text()
+    name, arg_names = _generate_call(path)
+    assert name in bringup.BRINGUPS
+    assert arg_names
+    for arg in arg_names:
+        assert bringup.ARG_DESCRIPTIONS[arg]
+        default = bringup.BringupArgs.default_string(arg)
+        assert bringup.BringupArgs.from_strings({arg: default}) == bringup.BringupArgs()
+
+
+def test_every_bringup_argument_is_described():
+    fields = set(bringup.BringupArgs.__dataclass_fields__)
+    assert fields == set(bringup.ARG_DESCRIPTIONS)
+
+
+@pytest.mark.parametrize(
+    ("values", "message"),
+    [
+        ({"rviz": "maybe"}, "rviz: expected true or false"),
+        ({"control_rate_hz": "fast"}, "control_rate_hz: expected float"),
+        ({"num_sims": "2.5"}, "num_sims: expected int"),
+    ],
+)
+def test_bad_launch_argument_is_refused_by_name(values, message):
+    with pytest.raises(ValueError, match=message):
+        bringup.BringupArgs.from_strings(values)
+
+
+def test_argument_strings_parse_by_type():
+    args = bringup.BringupArgs.from_strings(
+        {"rviz": "true", "fake_hardware": "1", "control_rate_hz": "50", "num_sims": "3", "namespace": "arm"}
+    )
+    assert args.rviz is True
+    assert args.fake_hardware is True
+    assert args.control_rate_hz == 50.0
+    assert args.num_sims == 3
+    assert args.namespace == "arm"
+
+
+def test_train_bringup_namespaces_pairs_and_shares_rollouts():
+    nodes = bringup.train_loop(bringup.BringupArgs(num_sims=2, checkpoint="/tmp/x.safetensors"))
+    assert [(n.executable, n.full_namespace("fleet")) for n in nodes] == [
+        ("sim_node", "/fleet/sim0"),
+        ("policy_node", "/fleet/sim0"),
+        ("sim_node", "/fleet/sim1"),
+        ("policy_node", "/fleet/sim1"),
+        ("trainer_node", "/fleet"),
+    ]
+    for node in nodes[:4]:
+        assert ("rollouts", "/rollouts") in node.remappings
+        assert ("policy_update", "/policy_update") in node.remappings
+    args = nodes[0].ros_args("fleet")
+    assert args[:5] == ["--ros-args", "-r", "__node:=sim_node", "-r", "__ns:=/fleet/sim0"]
+    assert "publish_rollouts:=true" in args
+
+
+@pytest.mark.parametrize("config", [bringup.URDF, bringup.RVIZ_CONFIG], ids=lambda c: c.relative_path)
+def test_description_files_are_installed(config):
+    pytest.importorskip("ament_index_python")
+    assert config.resolve().is_file()
+
+
+@pytest.mark.parametrize("path", LAUNCH_FILES, ids=lambda p: p.name)
+def test_launch_description_builds_where_launch_is_installed(path):
+    if importlib.util.find_spec("launch") is None or importlib.util.find_spec("launch_ros") is None:
+        pytest.skip("the launch and launch_ros packages come with a ROS 2 distro; not installable here")
+    spec = importlib.util.spec_from_file_location(path.stem.replace(".", "_"), path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    assert module.generate_launch_description().entities
