@@ -22,5 +22,11 @@ setup(
     maintainer_email="maintainers@fpo-so100.org",
     description="See package.xml.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "driver_node = so100_driver.driver_node:main",
+            "so100_emulator = so100_driver.core.emulator:main",
+            "so100_calibrate = so100_driver.core.calibration:main",
+        ]
+    },
 )
