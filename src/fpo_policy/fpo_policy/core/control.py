@@ -1,0 +1,350 @@
+"""The policy node's control loop without ROS: one tick = observation -> ODE sampling -> target -> filter.
+
+ROS-free. The node stores the newest joint state (into the :class:`~fpo_policy.core.safety.SafetyFilter`)
+and the newest task goal, and calls :meth:`ControlLoop.tick` from a fixed-rate timer. A tick:
+
+1. swaps in a policy that finished loading in the background (:class:`Reloader`), so a reload
+   happens between two ticks and never costs one;
+2. builds the observation with the task spec's observation function (the one the trainer used,
+   :mod:`fpo_sim.core.tasks`), from the measured joint positions and velocities and the goal;
+3. samples an action with ``Policy.act`` (the core's ODE sampling; zero-noise start by default);
+4. maps it to absolute joint targets with the task spec's ``action_to_target``;
+5. filters the targets through the safety filter, which decides what, if anything, is sent.
+
+A policy output of the wrong shape or holding NaN/Inf reaches the filter as it is, which rejects
+and counts it. :class:`TickStats` keeps the timing figures the node reports.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from fpo_policy.core.policy import Policy, load_policy
+from fpo_policy.core.safety import SafetyDecision, SafetyFilter, SafetyState
+from fpo_policy.core.sampling import SOLVERS
+from fpo_sim.core import tasks
+
+
+@dataclass(frozen=True)
+class ControlConfig:
+    """Settings of the control loop. Rates in Hz, times in s."""
+
+    control_rate_hz: float = 0.0
+    """Tick rate. 0: the rate of the checkpoint's task (the rate it was trained at)."""
+    solver: str = ""
+    """ODE solver for sampling (euler, midpoint, rk4). Empty: the checkpoint's."""
+    steps: int = 0
+    """ODE steps K. 0: the checkpoint's."""
+    deterministic: bool = True
+    """Zero-noise start of the ODE (x_0 = 0) instead of x_0 ~ N(0, I)."""
+    stats_window: int = 1000
+    """Ticks kept for the timing statistics (mean, p99)."""
+
+    def __post_init__(self) -> None:
+        if not (np.isfinite(self.control_rate_hz) and 0.0 <= self.control_rate_hz <= 1000.0):
+            raise ValueError(
+                f"ControlConfig.control_rate_hz must be in [0, 1000], got {self.control_rate_hz!r}"
+            )
+        if self.solver not in ("", *SOLVERS):
+            raise ValueError(f"ControlConfig.solver must be one of {SOLVERS} or empty, got {self.solver!r}")
+        if int(self.steps) != self.steps or not 0 <= self.steps <= 1000:
+            raise ValueError(f"ControlConfig.steps must be an integer in [0, 1000], got {self.steps!r}")
+        if self.stats_window < 2:
+            raise ValueError(f"ControlConfig.stats_window must be >= 2, got {self.stats_window!r}")
+
+
+# Policies -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LoadedPolicy:
+    """A policy checked against its task spec, ready to act."""
+
+    policy: Policy
+    task: tasks.TaskSpec
+
+    @property
+    def sha256(self) -> str:
+        return self.policy.sha256
+
+    @property
+    def version(self) -> int:
+        return int(self.policy.metadata.version)
+
+    @property
+    def policy_id(self) -> str:
+        return str(self.policy.metadata.policy_id)
+
+    @property
+    def path(self) -> str:
+        return str(self.policy.path)
+
+
+def task_of(policy) -> tasks.TaskSpec:
+    """The task spec stored in a policy's checkpoint, checked against the policy's dimensions.
+
+    Raises ValueError naming the checkpoint when there is none or it does not fit.
+    """
+    meta = policy.metadata
+    if meta.task is None:
+        raise ValueError(
+            f"{policy.path}: the checkpoint has no task spec (metadata.task); the policy node needs it to "
+            "build observations and map actions"
+        )
+    try:
+        spec = tasks.from_dict(meta.task)
+    except (ValueError, TypeError) as err:
+        raise ValueError(f"{policy.path}: invalid task spec in the checkpoint: {err}") from err
+    if (meta.obs_dim, meta.act_dim) != (spec.obs_dim, spec.act_dim):
+        raise ValueError(
+            f"{policy.path}: policy dimensions obs {meta.obs_dim}, act {meta.act_dim} do not match its task "
+            f"{spec.env_id} (obs {spec.obs_dim}, act {spec.act_dim})"
+        )
+    return spec
+
+
+def load_for_control(path: str | Path, expected_sha256: str = "") -> LoadedPolicy:
+    """Load a checkpoint for the control loop.
+
+    Raises ``CheckpointError`` (a ValueError) for a corrupt or mismatched checkpoint, ValueError when
+    its SHA-256 differs from ``expected_sha256`` (if given) or its task spec is missing or does not
+    fit; OSError when the file cannot be read. The message names the file and the problem.
+    """
+    policy = load_policy(path)
+    if expected_sha256 and policy.sha256 != expected_sha256.strip().lower():
+        raise ValueError(f"{path}: SHA-256 {policy.sha256} does not match the announced {expected_sha256}")
+    return LoadedPolicy(policy, task_of(policy))
+
+
+@dataclass(frozen=True)
+class ReloadResult:
+    """The outcome of one background load."""
+
+    path: str
+    loaded: LoadedPolicy | None
+    error: str = ""
+
+
+class Reloader:
+    """Loads checkpoints in a background thread; the control loop takes the result between ticks.
+
+    One load at a time; a request made while one runs is queued (only the newest is kept).
+    """
+
+    def __init__(self, loader: Callable[[str, str], LoadedPolicy] = load_for_control) -> None:
+        self._loader = loader
+        self._lock = threading.Lock()
+        self._queued: tuple[str, str] | None = None
+        self._done: deque[ReloadResult] = deque()
+        self._thread: threading.Thread | None = None
+
+    def request(self, path: str, expected_sha256: str = "") -> None:
+        """Start loading ``path`` (verifying ``expected_sha256`` when given)."""
+        with self._lock:
+            self._queued = (str(path), expected_sha256)
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, name="policy-reload", daemon=True)
+                self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if self._queued is None:
+                    return
+                path, sha = self._queued
+                self._queued = None
+            try:
+                result = ReloadResult(path, self._loader(path, sha))
+            except Exception as err:
+                result = ReloadResult(path, None, f"{type(err).__name__}: {err}")
+            with self._lock:
+                self._done.append(result)
+
+    def take(self) -> list[ReloadResult]:
+        """Results finished since the last call, oldest first. Never blocks on a load."""
+        with self._lock:
+            done = list(self._done)
+            self._done.clear()
+        return done
+
+    @property
+    def busy(self) -> bool:
+        with self._lock:
+            return self._queued is not None or (self._thread is not None and self._thread.is_alive())
+
+    def wait(self, timeout_s: float = 30.0) -> bool:
+        """Block until idle (for tests and start-up). True when idle."""
+        deadline = time.monotonic() + timeout_s
+        while self.busy:
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.005)
+        return True
+
+
+# Timing --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TimingSummary:
+    """Tick timing over the statistics window; ``ticks`` and ``overruns`` count since the start."""
+
+    tick_period_mean_s: float
+    tick_period_p99_s: float
+    tick_period_max_s: float
+    inference_time_mean_s: float
+    inference_time_p99_s: float
+    ticks: int
+    overruns: int
+    missed: int
+    """Gaps between ticks longer than 1.5 periods (a tick that never ran), since the start."""
+
+
+class TickStats:
+    """Periods between tick starts and the work time of each tick."""
+
+    def __init__(self, period_s: float, window: int = 1000) -> None:
+        self.period_s = float(period_s)
+        self._periods: deque[float] = deque(maxlen=window)
+        self._work: deque[float] = deque(maxlen=window)
+        self._last_start: float | None = None
+        self.ticks = 0
+        self.overruns = 0
+        self.missed = 0
+
+    def record(self, start_s: float, work_s: float) -> None:
+        """One tick that started at ``start_s`` (monotonic s) and worked for ``work_s``."""
+        if self._last_start is not None:
+            period = start_s - self._last_start
+            self._periods.append(period)
+            self.missed += max(0, round(period / self.period_s) - 1) if period > 1.5 * self.period_s else 0
+        self._last_start = start_s
+        self._work.append(work_s)
+        self.ticks += 1
+        self.overruns += int(work_s > self.period_s)
+
+    def summary(self) -> TimingSummary:
+        periods = np.asarray(self._periods) if self._periods else np.zeros(1)
+        work = np.asarray(self._work) if self._work else np.zeros(1)
+        return TimingSummary(
+            tick_period_mean_s=float(periods.mean()),
+            tick_period_p99_s=float(np.percentile(periods, 99)),
+            tick_period_max_s=float(periods.max()),
+            inference_time_mean_s=float(work.mean()),
+            inference_time_p99_s=float(np.percentile(work, 99)),
+            ticks=self.ticks,
+            overruns=self.overruns,
+            missed=self.missed,
+        )
+
+
+# The loop -----------------------------------------------------------------------------------------
+
+
+@dataclass
+class ReloadCounters:
+    reloads_ok: int = 0
+    reloads_failed: int = 0
+    last_error: str = ""
+
+
+@dataclass(frozen=True)
+class TickResult:
+    decision: SafetyDecision
+    reloads: tuple[ReloadResult, ...] = ()
+    """Loads that finished before this tick (swapped in when their ``loaded`` is set)."""
+
+
+@dataclass
+class ControlLoop:
+    """One arm's control loop. Call :meth:`tick` from one thread (the node's timer)."""
+
+    config: ControlConfig = field(default_factory=ControlConfig)
+    safety: SafetyFilter = field(default_factory=SafetyFilter)
+    reloader: Reloader = field(default_factory=Reloader)
+    current: LoadedPolicy | None = None
+    reloads: ReloadCounters = field(default_factory=ReloadCounters)
+    goal: np.ndarray | None = None
+    """Newest task goal (TaskState.goal); None until one arrives."""
+    last_action: np.ndarray | None = None
+    act_errors: int = 0
+
+    def period_s(self) -> float:
+        """Tick period: the configured rate, else the policy's task rate, else 20 Hz."""
+        if self.config.control_rate_hz > 0:
+            return 1.0 / self.config.control_rate_hz
+        if self.current is not None:
+            return 1.0 / self.current.task.control_rate_hz
+        return 1.0 / 20.0
+
+    def install(self, loaded: LoadedPolicy) -> None:
+        self.current = loaded
+
+    def swap_pending(self) -> list[ReloadResult]:
+        """Swap in what the reloader finished; a failed load leaves the running policy."""
+        done = self.reloader.take()
+        for result in done:
+            if result.loaded is not None:
+                self.current = result.loaded
+                self.reloads.reloads_ok += 1
+            else:
+                self.reloads.reloads_failed += 1
+                self.reloads.last_error = result.error
+        return done
+
+    def target(self) -> tuple[np.ndarray | None, str]:
+        """This tick's joint targets from the policy and, when there are none, why.
+
+        None when the policy cannot act (no policy, no joint state, no goal of the task's length, or
+        the policy raised). A policy output of the wrong shape or not finite is returned as it is,
+        for the filter to reject and count.
+        """
+        loaded = self.current
+        q = self.safety.measured_position_rad
+        if loaded is None:
+            return None, "no policy loaded"
+        if q is None:
+            return None, "no joint state yet"
+        goal = np.zeros(0) if loaded.task.goal_dim == 0 else self.goal
+        if goal is None or goal.shape != (loaded.task.goal_dim,):
+            got = "none" if goal is None else f"length {goal.size}"
+            return None, f"waiting for a task/state goal of length {loaded.task.goal_dim} (got {got})"
+        obs = loaded.task.observation(q, self.safety.measured_velocity_rad_s, goal)
+        try:
+            action = loaded.policy.act(
+                obs[None, :],
+                deterministic=self.config.deterministic,
+                solver=self.config.solver or None,
+                steps=self.config.steps or None,
+            )
+        except (RuntimeError, ValueError) as err:
+            self.act_errors += 1
+            return None, f"policy failed to act: {err}"
+        action = np.asarray(action, dtype=np.float64)
+        action = action[0] if action.ndim == 2 and action.shape[0] == 1 else action
+        self.last_action = action
+        if action.shape != (loaded.task.act_dim,) or not np.all(np.isfinite(action)):
+            return action, ""
+        return loaded.task.action_to_target(action, q), ""
+
+    def tick(self, now_s: float) -> TickResult:
+        """One control tick at ``now_s`` (monotonic s)."""
+        reloads = tuple(self.swap_pending())
+        if self.safety.estopped or self.safety.state_age_s(now_s) > self.safety.config.stale_timeout_s:
+            return TickResult(self.safety.tick(now_s, None), reloads)  # the filter holds: no inference
+        target, why = self.target()
+        decision = self.safety.tick(now_s, target)
+        if target is None and decision.state == SafetyState.NO_POLICY:
+            decision = replace(decision, reason=why)
+        return TickResult(decision, reloads)
+
+    @property
+    def state(self) -> SafetyState:
+        return self.safety.state
