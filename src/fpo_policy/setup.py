@@ -24,5 +24,10 @@ setup(
     maintainer_email="maintainers@fpo-so100.org",
     description="See package.xml.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={
+        "console_scripts": [
+            "fpo-train = fpo_policy.cli:train_main",
+            "fpo-eval = fpo_policy.cli:eval_main",
+        ]
+    },
 )

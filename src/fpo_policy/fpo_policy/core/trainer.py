@@ -1,0 +1,547 @@
+"""The training loop behind ``fpo-train``: collect a rollout, compute GAE, update, log, evaluate, save.
+
+Environments run through gymnasium's synchronous vector env in same-step autoreset mode: when an
+episode ends, ``step`` returns the first observation of the next episode and reports the last one in
+``info["final_obs"]``, which truncated steps bootstrap from (see :mod:`fpo_policy.core.rollout`).
+
+Output directory: ``metrics.csv`` (one row per update), ``tb/`` (TensorBoard), ``checkpoints/``
+(``latest.safetensors`` every update, ``step_<N>.safetensors`` periodically, ``trainer_state.safetensors``
+for ``--resume``) and ``curve.png``.
+"""
+
+from __future__ import annotations
+
+import csv
+import importlib
+import json
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from gymnasium.vector import AutoresetMode, SyncVectorEnv
+
+from fpo_policy.core.agent import Agent
+from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from fpo_policy.core.config import AlgoConfig, TrainArgs
+from fpo_policy.core.normalization import RunningMeanStd
+from fpo_policy.core.policy import (
+    Policy,
+    PolicyMetadata,
+    load_state,
+    obs_rms_from_tensors,
+    save_policy,
+    split_prefix,
+)
+from fpo_policy.core.rollout import RolloutStorage
+from fpo_policy.core.squash import ActionBounds
+from fpo_policy.core.update import make_agent, update
+
+SUCCESS_KEYS = ("success", "is_success")
+METRIC_COLUMNS = [
+    "global_step",
+    "update",
+    "episodic_return",
+    "episode_length",
+    "eval_return",
+    "stored_cfm_loss",
+    "cfm_loss",
+    "pg_loss",
+    "v_loss",
+    "entropy",
+    "approx_kl",
+    "clipfrac",
+    "first_rho_max_dev",
+    "explained_variance",
+    "grad_norm",
+    "learning_rate",
+    "sps",
+    "update_time_s",
+    "time_s",
+]
+
+
+def env_name(env_id: str) -> str:
+    """``module:EnvName-v0`` -> imports ``module`` (to register the env) and returns ``EnvName-v0``."""
+    if ":" in env_id:
+        module, name = env_id.split(":", 1)
+        importlib.import_module(module)
+        return name
+    return env_id
+
+
+def make_env(env_id: str) -> gym.Env:
+    """One env, with its action and observation spaces checked."""
+    env = gym.make(env_name(env_id))
+    act, obs = env.action_space, env.observation_space
+    if not isinstance(act, gym.spaces.Box) or len(act.shape) != 1:
+        raise ValueError(f"{env_id}: needs a 1-D Box action space, got {act}")
+    if not (np.all(np.isfinite(act.low)) and np.all(np.isfinite(act.high))):
+        raise ValueError(
+            f"{env_id}: action bounds must be finite for tanh squashing, got {act.low}, {act.high}"
+        )
+    if not isinstance(obs, gym.spaces.Box) or len(obs.shape) != 1:
+        raise ValueError(f"{env_id}: needs a 1-D Box observation space, got {obs}")
+    return env
+
+
+def make_vector_env(env_id: str, num_envs: int) -> SyncVectorEnv:
+    return SyncVectorEnv(
+        [lambda: make_env(env_id) for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+    )
+
+
+def task_of(env: gym.Env) -> dict | None:
+    """The env's ``unwrapped.task_spec`` (a JSON dict) or None."""
+    task = getattr(env.unwrapped, "task_spec", None)
+    if task is None:
+        return None
+    json.dumps(task)
+    return dict(task)
+
+
+def success_of(info: dict, index: int) -> bool | None:
+    """The success flag of env ``index`` in a vector-env info dict, or None when not reported."""
+    for key in SUCCESS_KEYS:
+        if key in info and info.get("_" + key, np.ones(index + 1, bool))[index]:
+            return bool(np.asarray(info[key])[index])
+    return None
+
+
+@dataclass(frozen=True)
+class EvalResult:
+    mean_return: float
+    std_return: float
+    success_rate: float | None
+    episodes: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def evaluate(
+    policy: Policy,
+    env_id: str,
+    episodes: int,
+    seed: int = 0,
+    deterministic: bool = True,
+    env: gym.Env | None = None,
+) -> EvalResult:
+    """Run ``episodes`` full episodes with ``policy.act`` (zero-noise by default)."""
+    own = env is None
+    env = env or make_env(env_id)
+    check_policy_matches_env(policy, env, env_id)
+    returns, successes = [], []
+    try:
+        for ep in range(episodes):
+            obs, _ = env.reset(seed=seed + ep)
+            total, done, success = 0.0, False, None
+            while not done:
+                obs, reward, terminated, truncated, info = env.step(
+                    policy.act(obs, deterministic=deterministic)
+                )
+                total += float(reward)
+                done = bool(terminated or truncated)
+                for key in SUCCESS_KEYS:
+                    if key in info:
+                        success = bool(success) or bool(np.asarray(info[key]).any())
+            returns.append(total)
+            if success is not None:
+                successes.append(float(success))
+    finally:
+        if own:
+            env.close()
+    return EvalResult(
+        mean_return=float(np.mean(returns)),
+        std_return=float(np.std(returns)),
+        success_rate=float(np.mean(successes)) if successes else None,
+        episodes=episodes,
+    )
+
+
+def check_policy_matches_env(policy: Policy, env: gym.Env, env_id: str) -> None:
+    """Refuse a policy whose observation or action space differs from the env's."""
+    meta = policy.metadata
+    obs_shape, act = env.observation_space.shape, env.action_space
+    where = f"{policy.path or 'policy'}: mismatched with env {env_id}"
+    if obs_shape != (meta.obs_dim,):
+        raise CheckpointError(f"{where}: checkpoint obs_dim {meta.obs_dim}, env observations {obs_shape}")
+    if act.shape != (meta.act_dim,):
+        raise CheckpointError(f"{where}: checkpoint act_dim {meta.act_dim}, env actions {act.shape}")
+    if not (np.allclose(act.low, meta.action_low) and np.allclose(act.high, meta.action_high)):
+        raise CheckpointError(
+            f"{where}: checkpoint action bounds {list(meta.action_low)}..{list(meta.action_high)}, "
+            f"env {act.low.tolist()}..{act.high.tolist()}"
+        )
+
+
+class ReturnScaler:
+    """Divides rewards by the running std of the discounted return (training signal only)."""
+
+    def __init__(self, num_envs: int, gamma: float) -> None:
+        self.rms = RunningMeanStd.zeros(1)
+        self.ret = np.zeros(num_envs)
+        self.gamma = gamma
+
+    def __call__(self, rewards: np.ndarray, dones: np.ndarray) -> np.ndarray:
+        self.ret = self.ret * self.gamma + rewards
+        self.rms.update(self.ret[:, None])
+        scaled = rewards / math.sqrt(float(self.rms.var[0]) + 1e-8)
+        self.ret[dones] = 0.0
+        return scaled
+
+
+@dataclass
+class TrainResult:
+    out: Path
+    global_step: int
+    updates: int
+    final_eval: EvalResult | None
+    episodic_returns: list[float]
+
+
+class Trainer:
+    """One training run; :meth:`run` trains until ``args.total_steps``."""
+
+    def __init__(self, args: TrainArgs) -> None:
+        self.args = args
+        self.cfg: AlgoConfig = args.algo_config
+        self.out = Path(args.out or f"runs/{args.algo}_{env_name(args.env).replace('/', '_')}_s{args.seed}")
+        self.ckpt_dir = self.out / "checkpoints"
+        self.run_name = args.run_name or self.out.name
+        torch.set_num_threads(args.torch_threads)
+        torch.manual_seed(args.seed)
+        self.envs = make_vector_env(args.env, args.num_envs)
+        self.eval_env = make_env(args.env)
+        self.task = task_of(self.eval_env)
+        single = self.envs.single_action_space
+        self.bounds = ActionBounds(single.low, single.high)
+        self.obs_dim = int(self.envs.single_observation_space.shape[0])
+        self.act_dim = self.bounds.act_dim
+        self.agent: Agent = make_agent(args.algo, self.cfg, self.obs_dim, self.act_dim)
+        self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=self.cfg.learning_rate, eps=1e-5)
+        self.obs_rms = RunningMeanStd.zeros(self.obs_dim)
+        self.scaler = ReturnScaler(args.num_envs, self.cfg.gamma)
+        self.batch_size = self.cfg.num_steps * args.num_envs
+        self.num_updates = max(1, args.total_steps // self.batch_size)
+        self.global_step = 0
+        self.updates = 0
+        self.elapsed_s = 0.0
+        self.returns: list[float] = []
+        self.history: list[dict] = []
+        if args.resume:
+            self._resume()
+
+    # --- checkpoints -------------------------------------------------------------------------------
+
+    def metadata(self) -> PolicyMetadata:
+        solver, steps = self.agent.sampler_settings()
+        return PolicyMetadata(
+            algorithm=self.args.algo,
+            env_id=self.args.env,
+            obs_dim=self.obs_dim,
+            act_dim=self.act_dim,
+            action_low=tuple(self.bounds.low.tolist()),
+            action_high=tuple(self.bounds.high.tolist()),
+            policy_id=self.run_name,
+            version=self.updates,
+            step=self.global_step,
+            solver=solver,
+            steps=steps,
+            network=self.agent.actor_config(),
+            critic_hidden=tuple(self.cfg.critic_hidden),
+            obs_norm=self.cfg.norm_obs,
+            obs_clip=self.obs_rms.clip,
+            obs_count=float(self.obs_rms.count),
+            task=self.task,
+            config=json.loads(json.dumps(asdict(self.cfg))),
+        )
+
+    def policy(self) -> Policy:
+        """The current policy, as a checkpoint of it would load."""
+        rms = replace(self.obs_rms, mean=self.obs_rms.mean.copy(), var=self.obs_rms.var.copy())
+        return Policy(self.agent.actor, self.metadata(), rms)
+
+    def save(self) -> Path:
+        latest = self.ckpt_dir / "latest.safetensors"
+        save_policy(latest, self.agent.actor, self.agent.critic, self.obs_rms, self.metadata())
+        opt = self.optimizer.state_dict()
+        tensors = {"torch_rng": torch.get_rng_state()}
+        for idx, state in opt["state"].items():
+            for k, v in state.items():
+                tensors[f"opt.{idx}.{k}"] = torch.as_tensor(v)
+        meta = {
+            "kind": "trainer_state",
+            "algo": self.args.algo,
+            "env": self.args.env,
+            "global_step": self.global_step,
+            "updates": self.updates,
+            "elapsed_s": self.elapsed_s,
+            "param_groups": opt["param_groups"],
+            "return_rms": [
+                self.scaler.rms.mean.tolist(),
+                self.scaler.rms.var.tolist(),
+                self.scaler.rms.count,
+            ],
+            "policy_sha256": read_checkpoint(latest).sha256,
+        }
+        save_checkpoint(self.ckpt_dir / "trainer_state.safetensors", tensors, meta)
+        return latest
+
+    def _resume(self) -> None:
+        latest = self.ckpt_dir / "latest.safetensors"
+        state_path = self.ckpt_dir / "trainer_state.safetensors"
+        policy_data = read_checkpoint(latest)
+        state = read_checkpoint(state_path)
+        meta = PolicyMetadata.from_dict(policy_data.metadata, latest)
+        s = state.metadata
+        if s.get("kind") != "trainer_state":
+            raise CheckpointError(f"{state_path}: not a trainer state file")
+        if s.get("policy_sha256") != policy_data.sha256:
+            raise CheckpointError(f"{state_path}: mismatched: it belongs to another {latest.name}")
+        if (meta.algorithm, meta.env_id) != (self.args.algo, self.args.env):
+            raise CheckpointError(
+                f"{latest}: mismatched run: checkpoint is {meta.algorithm} on {meta.env_id}, "
+                f"resume asked for {self.args.algo} on {self.args.env}"
+            )
+        if meta.network != self.agent.actor_config():
+            raise CheckpointError(
+                f"{latest}: mismatched network config {meta.network}, run uses {self.agent.actor_config()}"
+            )
+        load_state(self.agent.actor, split_prefix(policy_data.tensors, "actor"), latest, "actor")
+        load_state(self.agent.critic, split_prefix(policy_data.tensors, "critic"), latest, "critic")
+        self.obs_rms = obs_rms_from_tensors(policy_data.tensors, meta, latest)
+        opt_state: dict = {}
+        for key, v in state.tensors.items():
+            if key.startswith("opt."):
+                _, idx, name = key.split(".", 2)
+                opt_state.setdefault(int(idx), {})[name] = v
+        try:
+            self.optimizer.load_state_dict({"state": opt_state, "param_groups": s["param_groups"]})
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"{state_path}: mismatched optimiser state: {e}") from None
+        torch.set_rng_state(state.tensors["torch_rng"])
+        mean, var, count = s["return_rms"]
+        self.scaler.rms = RunningMeanStd(np.array(mean), np.array(var), count)
+        self.global_step, self.updates, self.elapsed_s = s["global_step"], s["updates"], s["elapsed_s"]
+
+    # --- training ------------------------------------------------------------------------------
+
+    def run(self) -> TrainResult:
+        args, cfg = self.args, self.cfg
+        from tqdm import tqdm
+
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "config.json").write_text(json.dumps(asdict(args), indent=2, default=str))
+        writer = self._tensorboard()
+        csv_file, csv_writer = None, None
+        storage = RolloutStorage(cfg.num_steps, args.num_envs, self.obs_dim, self.act_dim)
+        obs, _ = self.envs.reset(seed=args.seed + 1000 * self.updates)
+        ep_ret = np.zeros(args.num_envs)
+        ep_len = np.zeros(args.num_envs, dtype=np.int64)
+        next_eval = (
+            (self.global_step // args.eval_every + 1) * args.eval_every if args.eval_every > 0 else None
+        )
+        next_ckpt = (self.global_step // args.checkpoint_every + 1) * args.checkpoint_every
+        bar = tqdm(total=args.total_steps, initial=self.global_step, disable=not args.progress, unit="step")
+        final_eval = None
+        try:
+            while self.global_step + self.batch_size <= args.total_steps:
+                t0 = time.perf_counter()
+                if cfg.anneal_lr:
+                    frac = 1.0 - self.updates / self.num_updates
+                    self.optimizer.param_groups[0]["lr"] = max(frac, 0.0) * cfg.learning_rate
+                finished, lengths, successes, saw_success = [], [], [], False
+                for step in range(cfg.num_steps):
+                    if cfg.norm_obs:
+                        self.obs_rms.update(obs)
+                    obs_norm = torch.as_tensor(self._normalize(obs))
+                    with torch.no_grad():
+                        actions, extras = self.agent.act(obs_norm)
+                        values = self.agent.critic(obs_norm)
+                    storage.put(step, obs=obs_norm, actions=actions, values=values, extras=extras)
+                    obs, reward, terminated, truncated, info = self.envs.step(
+                        self.bounds.to_env(actions.numpy())
+                    )
+                    dones = np.logical_or(terminated, truncated)
+                    ep_ret += reward
+                    ep_len += 1
+                    final_values = torch.zeros(args.num_envs)
+                    final_info = info.get("final_info", {})
+                    for i in np.flatnonzero(dones):
+                        if truncated[i] and not terminated[i]:
+                            final = self._normalize(info["final_obs"][i][None])
+                            with torch.no_grad():
+                                final_values[i] = self.agent.critic(torch.as_tensor(final))[0]
+                        finished.append(float(ep_ret[i]))
+                        lengths.append(int(ep_len[i]))
+                        ok = success_of(final_info, i)
+                        if ok is not None:
+                            successes.append(float(ok))
+                        ep_ret[i], ep_len[i] = 0.0, 0
+                    saw_success = saw_success or any(k in info or k in final_info for k in SUCCESS_KEYS)
+                    rewards = self.scaler(reward, dones) if cfg.norm_reward else reward
+                    storage.put_outcome(
+                        step,
+                        rewards=torch.as_tensor(rewards, dtype=torch.float32),
+                        terminated=torch.as_tensor(terminated, dtype=torch.float32),
+                        dones=torch.as_tensor(dones, dtype=torch.float32),
+                        next_values=final_values,
+                    )
+                    self.global_step += args.num_envs
+                with torch.no_grad():
+                    last_values = self.agent.critic(torch.as_tensor(self._normalize(obs)))
+                next_values = torch.cat([storage.values[1:], last_values[None]])
+                truncated_only = (storage.dones > 0) & (storage.terminated == 0)
+                storage.next_values = torch.where(truncated_only, storage.next_values, next_values)
+                batch = storage.to_batch(cfg.gamma, cfg.gae_lambda)
+                t_update = time.perf_counter()
+                stats = update(self.agent, self.optimizer, batch, cfg)
+                update_time = time.perf_counter() - t_update
+                self.updates += 1
+                self.returns += finished
+                dt = time.perf_counter() - t0
+                self.elapsed_s += dt
+                row = {
+                    "global_step": self.global_step,
+                    "update": self.updates,
+                    "episodic_return": np.mean(finished) if finished else "",
+                    "episode_length": np.mean(lengths) if lengths else "",
+                    "learning_rate": self.optimizer.param_groups[0]["lr"],
+                    "sps": self.batch_size / dt,
+                    "update_time_s": update_time,
+                    "time_s": self.elapsed_s,
+                    **{k: v for k, v in stats.items() if k in METRIC_COLUMNS},
+                }
+                if saw_success:
+                    row["success_rate"] = np.mean(successes) if successes else ""
+                if next_eval is not None and self.global_step >= next_eval:
+                    final_eval = self._evaluate()
+                    row["eval_return"] = final_eval.mean_return
+                    if final_eval.success_rate is not None:
+                        row["eval_success_rate"] = final_eval.success_rate
+                    next_eval += args.eval_every
+                if csv_writer is None:
+                    csv_file, csv_writer = self._open_csv(saw_success)
+                csv_writer.writerow({k: _fmt(row.get(k, "")) for k in csv_writer.fieldnames})
+                csv_file.flush()
+                self.history.append(row)
+                if writer is not None:
+                    for k, v in row.items():
+                        if isinstance(v, (int, float, np.floating)) and k not in ("global_step", "update"):
+                            group = "losses" if k in stats else "charts"
+                            writer.add_scalar(f"{group}/{k}", float(v), self.global_step)
+                self.save()
+                if self.global_step >= next_ckpt:
+                    save_policy(
+                        self.ckpt_dir / f"step_{self.global_step:09d}.safetensors",
+                        self.agent.actor,
+                        self.agent.critic,
+                        self.obs_rms,
+                        self.metadata(),
+                    )
+                    next_ckpt += args.checkpoint_every
+                bar.update(self.batch_size)
+                postfix = {"sps": f"{self.batch_size / dt:.0f}"}
+                if self.returns:
+                    postfix["return"] = f"{np.mean(self.returns[-20:]):.1f}"
+                bar.set_postfix(postfix)
+            if final_eval is None or args.eval_every == 0:
+                final_eval = self._evaluate()
+        finally:
+            bar.close()
+            if csv_file is not None:
+                csv_file.close()
+            if writer is not None:
+                writer.close()
+            self.envs.close()
+            self.eval_env.close()
+        self.plot()
+        return TrainResult(self.out, self.global_step, self.updates, final_eval, self.returns)
+
+    def _normalize(self, obs: np.ndarray) -> np.ndarray:
+        return self.obs_rms.normalize(obs) if self.cfg.norm_obs else np.asarray(obs, dtype=np.float32)
+
+    def _evaluate(self) -> EvalResult:
+        return evaluate(self.policy(), self.args.env, self.args.eval_episodes, seed=10_000, env=self.eval_env)
+
+    def _tensorboard(self):
+        if not self.args.tensorboard:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.out / "tb"))
+
+    def _open_csv(self, with_success: bool):
+        path = self.out / "metrics.csv"
+        columns = list(METRIC_COLUMNS)
+        if with_success:
+            columns[4:4] = ["success_rate"]
+            columns.insert(columns.index("eval_return") + 1, "eval_success_rate")
+        if self.args.resume and path.exists():
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), None)
+            if header:
+                columns = header
+            f = open(path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
+            return f, csv.DictWriter(f, fieldnames=columns)
+        f = open(path, "w", newline="")  # noqa: SIM115 (kept open for the whole run)
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        return f, w
+
+    def plot(self) -> Path:
+        """Write curve.png from metrics.csv: returns (training and zero-noise evaluation) and the
+        mean stored CFM loss (FPO)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = read_metrics(self.out / "metrics.csv")
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        for key, label in (("episodic_return", "training episodes"), ("eval_return", "zero-noise eval")):
+            pts = [(r["global_step"], r[key]) for r in rows if r.get(key) is not None]
+            if pts:
+                axes[0].plot(*zip(*pts), label=label, marker="o" if key == "eval_return" else None)
+        axes[0].set_xlabel("env steps")
+        axes[0].set_ylabel("episodic return")
+        axes[0].set_title(f"{self.args.algo} on {self.args.env}")
+        axes[0].legend()
+        pts = [(r["global_step"], r["stored_cfm_loss"]) for r in rows if r.get("stored_cfm_loss") is not None]
+        if pts:
+            axes[1].plot(*zip(*pts))
+            axes[1].set_title("mean stored CFM loss")
+        else:
+            pts = [(r["global_step"], r["approx_kl"]) for r in rows if r.get("approx_kl") is not None]
+            axes[1].plot(*zip(*pts))
+            axes[1].set_title("approx KL")
+        axes[1].set_xlabel("env steps")
+        fig.tight_layout()
+        path = self.out / "curve.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+def _fmt(v) -> str:
+    if isinstance(v, (float, np.floating)):
+        return f"{float(v):.6g}"
+    return str(v)
+
+
+def read_metrics(path: str | Path) -> list[dict]:
+    """metrics.csv as a list of dicts of floats (None for empty cells)."""
+    with open(path, newline="") as f:
+        return [
+            {k: float(v) if v not in ("", None) else None for k, v in row.items()}
+            for row in csv.DictReader(f)
+        ]
+
+
+def train(args: TrainArgs) -> TrainResult:
+    """Train per ``args`` (see :class:`fpo_policy.core.config.TrainArgs`)."""
+    return Trainer(args).run()
