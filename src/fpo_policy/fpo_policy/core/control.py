@@ -26,6 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
+from fpo_policy.core.params import bounded, check_ranges
 from fpo_policy.core.policy import Policy, load_policy
 from fpo_policy.core.safety import SafetyDecision, SafetyFilter, SafetyState
 from fpo_policy.core.sampling import SOLVERS
@@ -36,28 +37,40 @@ from fpo_sim.core import tasks
 class ControlConfig:
     """Settings of the control loop. Rates in Hz, times in s."""
 
-    control_rate_hz: float = 0.0
-    """Tick rate. 0: the rate of the checkpoint's task (the rate it was trained at)."""
+    control_rate_hz: float = bounded(0.0, 0.0, 1000.0)
+    """Tick rate (Hz). 0: the rate of the checkpoint's task, the rate it was trained at."""
     solver: str = ""
-    """ODE solver for sampling (euler, midpoint, rk4). Empty: the checkpoint's."""
-    steps: int = 0
+    """ODE solver for sampling: euler, midpoint or rk4. Empty: the checkpoint's."""
+    steps: int = bounded(0, 0, 1000)
     """ODE steps K. 0: the checkpoint's."""
     deterministic: bool = True
     """Zero-noise start of the ODE (x_0 = 0) instead of x_0 ~ N(0, I)."""
-    stats_window: int = 1000
+    stats_window: int = bounded(1000, 2, 1000000)
     """Ticks kept for the timing statistics (mean, p99)."""
 
     def __post_init__(self) -> None:
-        if not (np.isfinite(self.control_rate_hz) and 0.0 <= self.control_rate_hz <= 1000.0):
-            raise ValueError(
-                f"ControlConfig.control_rate_hz must be in [0, 1000], got {self.control_rate_hz!r}"
-            )
+        check_ranges(self)
         if self.solver not in ("", *SOLVERS):
             raise ValueError(f"ControlConfig.solver must be one of {SOLVERS} or empty, got {self.solver!r}")
-        if int(self.steps) != self.steps or not 0 <= self.steps <= 1000:
-            raise ValueError(f"ControlConfig.steps must be an integer in [0, 1000], got {self.steps!r}")
-        if self.stats_window < 2:
-            raise ValueError(f"ControlConfig.stats_window must be >= 2, got {self.stats_window!r}")
+
+
+@dataclass(frozen=True)
+class NodeConfig:
+    """What the policy node loads and where it publishes."""
+
+    checkpoint: str = ""
+    """Checkpoint file to load at start and on ~/reload. Empty: none (nothing is commanded)."""
+    publish_joint_trajectory: bool = True
+    """Publish each command as trajectory_msgs/JointTrajectory (one point) on joint_trajectory."""
+    publish_commands: bool = False
+    """Publish each command as std_msgs/Float64MultiArray (contract order) on commands."""
+    status_rate_hz: float = bounded(2.0, 1.0, 100.0)
+    """Rate of policy_status and /diagnostics (Hz)."""
+    torch_threads: int = bounded(1, 1, 64)
+    """torch intra-op threads; one is fastest for the small networks here and leaves cores free."""
+
+    def __post_init__(self) -> None:
+        check_ranges(self)
 
 
 # Policies -----------------------------------------------------------------------------------------

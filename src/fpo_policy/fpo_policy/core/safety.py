@@ -39,6 +39,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from fpo_policy.core.params import bounded, check_ranges
 from so100_driver.core.joints import JOINT_NAMES, NUM_JOINTS, lower_limits, reorder, upper_limits
 
 
@@ -57,30 +58,21 @@ class SafetyState(enum.IntEnum):
 class SafetyConfig:
     """Limits of the safety filter. Angles in rad, times in s."""
 
-    position_margin_rad: float = 0.05
-    """Each URDF joint limit is shrunk by this much; commands stay inside."""
-    max_step_rad: float = 0.1
-    """Largest change of an arm joint's command from its measured position in one tick."""
-    gripper_max_step_rad: float = 0.25
-    """The same for the gripper, which moves through a larger angle than the arm joints per step."""
-    stale_timeout_s: float = 0.25
-    """Joint states older than this trigger the watchdog: hold the last measured position."""
-    ramp_ticks: int = 30
+    position_margin_rad: float = bounded(0.05, 0.0, 0.5)
+    """Each URDF joint limit is shrunk by this much (rad); commands stay inside."""
+    max_step_rad: float = bounded(0.1, 0.0, 0.5)
+    """Largest change of an arm joint's command from its measured position in one tick (rad)."""
+    gripper_max_step_rad: float = bounded(0.25, 0.0, 1.0)
+    """The same for the gripper (rad), which moves through a larger angle per step."""
+    stale_timeout_s: float = bounded(0.25, 0.001, 10.0)
+    """Joint states older than this (s) trigger the watchdog: hold the last measured position."""
+    ramp_ticks: int = bounded(30, 0, 100000)
     """Smooth start: the allowed step grows from 0 to its full value over this many commands."""
-    measured_tolerance_rad: float = 0.3
-    """Joint states further than this outside the URDF limits are treated as misreads and ignored."""
+    measured_tolerance_rad: float = bounded(0.3, 0.0, 3.0)
+    """Joint states further than this (rad) outside the URDF limits are ignored as misreads."""
 
     def __post_init__(self) -> None:
-        for name in ("position_margin_rad", "max_step_rad", "gripper_max_step_rad", "measured_tolerance_rad"):
-            value = getattr(self, name)
-            if not (np.isfinite(value) and value >= 0.0):
-                raise ValueError(f"SafetyConfig.{name} must be finite and >= 0, got {value!r}")
-        if not (np.isfinite(self.stale_timeout_s) and self.stale_timeout_s > 0.0):
-            raise ValueError(
-                f"SafetyConfig.stale_timeout_s must be finite and > 0, got {self.stale_timeout_s!r}"
-            )
-        if int(self.ramp_ticks) != self.ramp_ticks or self.ramp_ticks < 0:
-            raise ValueError(f"SafetyConfig.ramp_ticks must be an integer >= 0, got {self.ramp_ticks!r}")
+        check_ranges(self)
         span = upper_limits() - lower_limits()
         if np.any(2.0 * self.position_margin_rad >= span):
             raise ValueError(
