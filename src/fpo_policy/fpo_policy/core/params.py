@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ast
 import functools
-import itertools
 import inspect
+import itertools
 import math
 import textwrap
 from dataclasses import Field, field, fields
