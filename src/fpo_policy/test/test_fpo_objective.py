@@ -1,0 +1,136 @@
+"""FPO ratio, PPO clipping and ASPO (core.fpo, core.surrogate, core.update)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from fpo_policy.core.config import FpoConfig, PpoConfig
+from fpo_policy.core.fpo import FlowAgent, fpo_log_ratio
+from fpo_policy.core.rollout import Batch
+from fpo_policy.core.surrogate import aspo_objective, ppo_clip_objective
+from fpo_policy.core.update import make_agent, update
+
+CLIP = 0.2
+
+
+def collected_batch(agent, n=256, obs_dim=3, seed=0) -> Batch:
+    torch.manual_seed(seed)
+    obs = torch.randn(n, obs_dim)
+    actions, extras = agent.act(obs)
+    return Batch(
+        obs=obs,
+        actions=actions,
+        values=torch.zeros(n),
+        advantages=torch.randn(n),
+        returns=torch.randn(n),
+        extras=extras,
+    )
+
+
+@pytest.mark.parametrize("ratio", ["per_sample", "mean"])
+@pytest.mark.parametrize("loss_form", ["velocity", "eps"])
+def test_rho_is_exactly_one_before_the_first_gradient_step(ratio, loss_form):
+    cfg = FpoConfig(ratio=ratio, loss_form=loss_form, num_minibatches=8, update_epochs=2)
+    agent = FlowAgent(cfg, obs_dim=3, act_dim=2)
+    batch = collected_batch(agent)
+    # Whole batch and any minibatch: the stored pairs and old losses reproduce exactly.
+    for idx in (torch.arange(256), torch.randperm(256)[:32]):
+        _, info = agent.policy_loss(batch.index(idx), batch.advantages[idx])
+        assert info["rho_max_dev"] == 0.0
+    stats = update(agent, torch.optim.Adam(agent.parameters(), lr=1e-3), batch, cfg)
+    assert stats["first_rho_max_dev"] == 0.0
+    assert stats["rho_max_dev"] > 0.0  # later minibatches moved
+
+
+def test_ppo_rho_is_exactly_one_before_the_first_gradient_step():
+    cfg = PpoConfig(num_minibatches=8, update_epochs=1)
+    agent = make_agent("ppo", cfg, 3, 2)
+    batch = collected_batch(agent)
+    stats = update(agent, torch.optim.Adam(agent.parameters(), lr=1e-3), batch, cfg)
+    assert stats["first_rho_max_dev"] == 0.0
+
+
+def test_redrawn_pairs_break_rho_equal_one():
+    """The guard is sensitive: fresh (tau, eps) instead of the stored ones move rho away from 1."""
+    agent = FlowAgent(FpoConfig(), obs_dim=3, act_dim=2)
+    batch = collected_batch(agent)
+    batch.extras["eps"] = torch.randn_like(batch.extras["eps"])
+    _, info = agent.policy_loss(batch, batch.advantages)
+    assert info["rho_max_dev"] > 1e-3
+
+
+def grad_of(objective, rho_value: float, advantage: float) -> float:
+    rho = torch.tensor([rho_value], requires_grad=True)
+    objective(rho, torch.tensor([advantage]), CLIP).sum().backward()
+    return float(rho.grad)
+
+
+@pytest.mark.parametrize(
+    ("advantage", "rho", "zero_grad"),
+    [
+        (1.0, 1.3, True),  # A > 0: clipped above 1 + eps
+        (1.0, 0.7, False),  # A > 0: below 1 - eps still pushed up
+        (1.0, 1.1, False),
+        (-1.0, 0.7, True),  # A < 0: clipped below 1 - eps
+        (-1.0, 1.3, False),  # A < 0: above 1 + eps still pushed down
+        (-1.0, 0.9, False),
+    ],
+)
+def test_ppo_clip_gradient_vanishes_only_on_the_clipped_side(advantage, rho, zero_grad):
+    g = grad_of(ppo_clip_objective, rho, advantage)
+    assert (g == 0.0) == zero_grad
+    if not zero_grad:
+        assert g == pytest.approx(advantage)
+
+
+@pytest.mark.parametrize("rho", [0.5, 0.7, 0.9, 1.0, 1.1, 1.3, 2.0])
+def test_aspo_is_ppo_for_positive_and_spo_for_negative_advantages(rho):
+    assert grad_of(aspo_objective, rho, 1.0) == grad_of(ppo_clip_objective, rho, 1.0)
+    # SPO: d/drho [rho A - |A|/(2 eps) (rho - 1)^2] = A - |A| (rho - 1) / eps, pulling rho back to 1.
+    expected = -1.0 - (rho - 1.0) / CLIP
+    assert grad_of(aspo_objective, rho, -1.0) == pytest.approx(expected, rel=1e-6)
+    if rho < 1.0 - CLIP:
+        assert grad_of(aspo_objective, rho, -1.0) > 0.0  # never zero: pushed back up toward 1
+
+
+def test_fpo_clip_zeroes_the_actor_gradient_outside_the_trust_region():
+    """End to end through the CFM losses: with every ratio above 1 + eps and A > 0, the FPO loss
+    gives the actor no gradient; with A < 0 it does."""
+    cfg = FpoConfig(aspo=False, ratio="per_sample")
+    agent = FlowAgent(cfg, obs_dim=3, act_dim=2)
+    batch = collected_batch(agent, n=16)
+    batch.extras["old_cfm_loss"] = batch.extras["old_cfm_loss"] + 1.0  # rho = e > 1 + eps
+    for advantage, expect_zero in ((1.0, True), (-1.0, False)):
+        agent.zero_grad()
+        loss, info = agent.policy_loss(batch, torch.full((16,), advantage))
+        loss.backward()
+        norm = sum(float(p.grad.abs().sum()) for p in agent.actor.parameters())
+        assert info["clipfrac"] == 1.0
+        assert (norm == 0.0) == expect_zero
+
+
+def test_ratio_forms_and_clamps():
+    old = torch.tensor([[1.0, 3.0, 50.0]])
+    new = torch.tensor([[2.0, 1.0, 30.0]], requires_grad=True)
+    per = fpo_log_ratio(old, new, "per_sample", loss_clamp=20.0, log_ratio_clamp=10.0)
+    assert torch.allclose(per, torch.tensor([[-1.0, 2.0, 0.0]]))  # both 50 and 30 clamp to 20
+    mean = fpo_log_ratio(old, new, "mean", loss_clamp=20.0, log_ratio_clamp=10.0)
+    assert mean.shape == (1, 1)
+    assert torch.allclose(mean, torch.tensor([[1.0 / 3.0]]))
+    clamped = fpo_log_ratio(torch.tensor([[15.0]]), new[:, :1], "per_sample", 20.0, log_ratio_clamp=1.0)
+    assert float(clamped.detach()) == 1.0
+    clamped.sum().backward()  # straight-through: the gradient passes the log-ratio clamp
+    assert float(new.grad[0, 0]) == -1.0
+    with pytest.raises(ValueError, match="unknown ratio"):
+        fpo_log_ratio(old, new, "median", 20.0, 10.0)
+
+
+def test_cfm_regulariser_adds_lambda_times_cfm_loss():
+    agent = FlowAgent(FpoConfig(cfm_lambda=0.0), obs_dim=3, act_dim=2)
+    batch = collected_batch(agent, n=32)
+    base, info = agent.policy_loss(batch, batch.advantages)
+    agent.cfg = FpoConfig(cfm_lambda=0.5)
+    with_reg, _ = agent.policy_loss(batch, batch.advantages)
+    assert float(with_reg - base) == pytest.approx(0.5 * info["cfm_loss"], rel=1e-5)
+    assert info["stored_cfm_loss"] == pytest.approx(info["cfm_loss"], rel=1e-6)
