@@ -22,8 +22,8 @@ def test_registry():
     assert set(tasks.TASKS) == {
         "SO100Reach-v1",
         "SO100ReachTwoGoals-v1",
-        "PickCubeSO100-v1",
-        "SO100GraspCube-v1",
+        "fpo_sim/PickCubeSO100-v1",
+        "fpo_sim/SO100GraspCube-v1",
     }
     assert tasks.get("fpo_sim.envs:SO100Reach-v1") is tasks.REACH
     with pytest.raises(KeyError, match="unknown task"):

@@ -17,7 +17,8 @@ in the robot's ``Base`` frame: :mod:`fpo_sim.core.kinematics`):
   ``goal`` holds K target points (x, y, z, x, y, z, ...), ``tcp`` is the forward kinematics of q
   (:func:`fpo_sim.core.kinematics.tcp_position`), so nothing beyond ``joint_states`` and
   ``task/state`` is needed. obs_dim = 15 + 6 K: 21 for one goal, 27 for two.
-- ``"joints_goal"`` (the shipped ManiSkill tasks ``PickCubeSO100-v1``, ``SO100GraspCube-v1``)::
+- ``"joints_goal"`` (the shipped ManiSkill tasks ``PickCubeSO100-v1`` and ``SO100GraspCube-v1``,
+  ids ``fpo_sim/PickCubeSO100-v1`` and ``fpo_sim/SO100GraspCube-v1`` here)::
 
       q (6) rad | qd (6) rad/s | goal (G)
 
@@ -179,8 +180,12 @@ def from_dict(d: dict) -> TaskSpec:
 # tasks depends on the observation mode; the adapter fills it in (see :func:`with_goal_dim`).
 REACH = TaskSpec("SO100Reach-v1", "reach", goal_dim=3, control_rate_hz=20.0, success_threshold_m=0.02)
 REACH_TWO_GOALS = replace(REACH, env_id="SO100ReachTwoGoals-v1", goal_dim=6)
-PICK_CUBE = TaskSpec("PickCubeSO100-v1", "joints_goal", goal_dim=0, control_rate_hz=20.0, episode_steps=50)
-GRASP_CUBE = TaskSpec("SO100GraspCube-v1", "joints_goal", goal_dim=0, control_rate_hz=20.0, episode_steps=64)
+PICK_CUBE = TaskSpec(
+    "fpo_sim/PickCubeSO100-v1", "joints_goal", goal_dim=0, control_rate_hz=20.0, episode_steps=50
+)
+GRASP_CUBE = TaskSpec(
+    "fpo_sim/SO100GraspCube-v1", "joints_goal", goal_dim=0, control_rate_hz=20.0, episode_steps=64
+)
 TASKS: dict[str, TaskSpec] = {s.env_id: s for s in (REACH, REACH_TWO_GOALS, PICK_CUBE, GRASP_CUBE)}
 
 
