@@ -28,6 +28,7 @@ setup(
         "console_scripts": [
             "fpo-train = fpo_policy.cli:train_main",
             "fpo-eval = fpo_policy.cli:eval_main",
+            "policy_node = fpo_policy.policy_node:main",
         ]
     },
 )

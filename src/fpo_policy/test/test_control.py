@@ -95,6 +95,15 @@ def test_without_a_valid_goal_nothing_is_sent(checkpoint, goal, reason):
     assert reason in decision.reason
 
 
+def test_a_goal_for_another_task_is_not_used(checkpoint):
+    loop = loop_with(checkpoint)
+    observe(loop, 0.0)
+    loop.goal, loop.goal_env_id = GOAL, "SO100ReachTwoGoals-v1"
+    decision = loop.tick(0.0).decision
+    assert decision.command is None
+    assert "task/state is for SO100ReachTwoGoals-v1" in decision.reason
+
+
 def test_no_policy_sends_nothing():
     loop = ControlLoop()
     observe(loop, 0.0)

@@ -286,6 +286,8 @@ class ControlLoop:
     reloads: ReloadCounters = field(default_factory=ReloadCounters)
     goal: np.ndarray | None = None
     """Newest task goal (TaskState.goal); None until one arrives."""
+    goal_env_id: str = ""
+    """Task id the goal came with (TaskState.env_id); empty: not stated."""
     last_action: np.ndarray | None = None
     act_errors: int = 0
 
@@ -325,6 +327,8 @@ class ControlLoop:
             return None, "no policy loaded"
         if q is None:
             return None, "no joint state yet"
+        if self.goal_env_id and self.goal_env_id != loaded.task.env_id:
+            return None, f"task/state is for {self.goal_env_id}, the policy for {loaded.task.env_id}"
         goal = np.zeros(0) if loaded.task.goal_dim == 0 else self.goal
         if goal is None or goal.shape != (loaded.task.goal_dim,):
             got = "none" if goal is None else f"length {goal.size}"

@@ -1,0 +1,295 @@
+"""policy_node: a flow policy acting on the arm at a fixed rate, behind the safety filter.
+
+Thin: callbacks store the newest joint state, task goal, e-stop and policy announcement; a
+fixed-rate timer runs one :class:`fpo_policy.core.control.ControlLoop` tick and publishes the
+filtered command; a second timer publishes ``policy_status`` and ``/diagnostics``. Checkpoints
+are (re)loaded in a background thread and swapped in between ticks.
+
+Topics (names and QoS: :mod:`so100_driver.topics`):
+  subscribes ``joint_states`` (sensor_msgs/JointState), ``task/state`` (fpo_msgs/TaskState),
+  ``estop`` (std_msgs/Bool, latched), ``policy_update`` (fpo_msgs/PolicyUpdate);
+  publishes ``joint_trajectory`` (trajectory_msgs/JointTrajectory) and/or ``commands``
+  (std_msgs/Float64MultiArray), ``policy_status`` (fpo_msgs/PolicyStatus), ``/diagnostics``.
+Services: ``~/reset_estop`` and ``~/reload`` (std_srvs/Trigger).
+Parameters: the fields of :class:`NodeConfig`, :class:`ControlConfig` and, prefixed ``safety.``,
+:class:`SafetyConfig`; ``checkpoint`` may be set at run time (it reloads).
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import rclpy
+import torch
+from builtin_interfaces.msg import Duration
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+
+from fpo_msgs.msg import PolicyStatus, PolicyUpdate, TaskState
+from fpo_policy.core.control import ControlConfig, ControlLoop, NodeConfig, TickStats, load_for_control
+from fpo_policy.core.safety import SafetyConfig, SafetyFilter, SafetyState
+from fpo_policy.parameters import declare_config
+from so100_driver import topics
+from so100_driver.core.joints import JOINT_NAMES
+
+
+class PolicyNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("policy_node", **kwargs)
+        self.node_config = declare_config(self, NodeConfig, mutable=("checkpoint",))
+        control = declare_config(self, ControlConfig)
+        safety = declare_config(self, SafetyConfig, prefix="safety.")
+        torch.set_num_threads(self.node_config.torch_threads)
+        self.loop = ControlLoop(control, SafetyFilter(safety))
+        if self.node_config.checkpoint:
+            self._load_now(self.node_config.checkpoint)
+        else:
+            self.get_logger().warning("no checkpoint parameter: nothing is commanded until one is loaded")
+
+        self._joint_state: tuple[JointState, float] | None = None
+        self._task_state: TaskState | None = None
+        self.create_subscription(JointState, topics.JOINT_STATES, self._on_joint_state, topics.QOS_STATE)
+        self.create_subscription(TaskState, topics.TASK_STATE, self._on_task_state, topics.QOS_LATCHED)
+        self.create_subscription(Bool, topics.ESTOP, self._on_estop, topics.QOS_LATCHED)
+        self.create_subscription(
+            PolicyUpdate, topics.POLICY_UPDATE, self._on_policy_update, topics.QOS_LATCHED
+        )
+        self.create_service(Trigger, topics.RESET_ESTOP_SERVICE, self._on_reset_estop)
+        self.create_service(Trigger, "~/reload", self._on_reload)
+        self.add_post_set_parameters_callback(self._on_parameters_set)
+
+        self._trajectory_pub = (
+            self.create_publisher(JointTrajectory, topics.JOINT_TRAJECTORY, topics.QOS_COMMAND)
+            if self.node_config.publish_joint_trajectory
+            else None
+        )
+        self._commands_pub = (
+            self.create_publisher(Float64MultiArray, topics.COMMANDS, topics.QOS_COMMAND)
+            if self.node_config.publish_commands
+            else None
+        )
+        self._status_pub = self.create_publisher(PolicyStatus, topics.POLICY_STATUS, topics.QOS_STATUS)
+        self._diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.QOS_STATUS)
+
+        self._period_s = self.loop.period_s()
+        self.stats = TickStats(self._period_s, control.stats_window)
+        self._window = TickStats(self._period_s, control.stats_window)
+        self._reason = ""
+        self._timer = self.create_timer(self._period_s, self._tick)
+        self._old_timers: list = []
+        self.create_timer(1.0 / self.node_config.status_rate_hz, self._publish_status)
+        self.get_logger().info(f"control loop at {1.0 / self._period_s:g} Hz")
+
+    # Callbacks: store only ----------------------------------------------------------------------
+
+    def _on_joint_state(self, msg: JointState) -> None:
+        self._joint_state = (msg, time.monotonic())
+
+    def _on_task_state(self, msg: TaskState) -> None:
+        self._task_state = msg
+
+    def _on_estop(self, msg: Bool) -> None:
+        if msg.data:  # latching: only the reset service clears it, never False on the topic
+            if not self.loop.safety.estopped:
+                self.get_logger().warning("e-stop latched: nothing is commanded until ~/reset_estop")
+            self.loop.safety.estop()
+
+    def _on_reset_estop(self, request, response):
+        was = self.loop.safety.estopped
+        self.loop.safety.reset_estop()
+        response.success = True
+        response.message = (
+            "e-stop cleared; commands ramp from the measured pose" if was else "no e-stop latched"
+        )
+        self.get_logger().info(response.message)
+        return response
+
+    def _on_reload(self, request, response):
+        path = self.get_parameter("checkpoint").value
+        if not path:
+            response.success, response.message = False, "the checkpoint parameter is empty"
+            return response
+        self.loop.reloader.request(path)
+        response.success = True
+        response.message = f"loading {path} in the background; policy_status reports the outcome"
+        return response
+
+    def _on_policy_update(self, msg: PolicyUpdate) -> None:
+        current = self.loop.current
+        if current is not None and current.sha256 == msg.sha256.strip().lower():
+            return  # already running it (the latched topic repeats the newest update)
+        self.get_logger().info(f"policy update {msg.policy_id} v{msg.version}: loading {msg.checkpoint_path}")
+        self.loop.reloader.request(msg.checkpoint_path, msg.sha256)
+
+    def _on_parameters_set(self, parameters) -> None:
+        for p in parameters:
+            if p.name == "checkpoint" and p.value:
+                self.loop.reloader.request(p.value)
+
+    # Loading ------------------------------------------------------------------------------------
+
+    def _load_now(self, path: str) -> None:
+        """Load the start-up checkpoint; a bad one leaves the node safe in NO_POLICY."""
+        try:
+            self.loop.install(load_for_control(path))
+        except (ValueError, OSError) as err:
+            self.loop.reloads.reloads_failed += 1
+            self.loop.reloads.last_error = f"{type(err).__name__}: {err}"
+            self.get_logger().error(f"checkpoint refused, nothing is commanded: {err}")
+            return
+        loaded = self.loop.current
+        self.get_logger().info(
+            f"loaded {loaded.policy_id} v{loaded.version} ({loaded.task.env_id}) from {path} "
+            f"sha256 {loaded.sha256[:12]}"
+        )
+
+    # The control tick ---------------------------------------------------------------------------
+
+    def _tick(self) -> None:
+        start = time.monotonic()
+        if self._joint_state is not None:
+            msg, received = self._joint_state
+            self._joint_state = None
+            self.loop.safety.observe(msg.name, msg.position, msg.velocity, stamp_s=received)
+        if self._task_state is not None:
+            self.loop.goal = np.asarray(self._task_state.goal, dtype=np.float64)
+            self.loop.goal_env_id = self._task_state.env_id
+            self._task_state = None
+
+        result = self.loop.tick(start)
+        decision = result.decision
+        if decision.command is not None:
+            self._publish_command(decision.command)
+        self._reason = decision.reason
+        work = time.monotonic() - start
+        self.stats.record(start, work)
+        self._window.record(start, work)
+
+        for r in result.reloads:
+            if r.loaded is not None:
+                self.get_logger().info(f"swapped in {r.loaded.policy_id} v{r.loaded.version} from {r.path}")
+            else:
+                self.get_logger().error(f"reload refused, the running policy stays: {r.error}")
+        if result.reloads and abs(self.loop.period_s() - self._period_s) > 1e-9:
+            self._set_period(self.loop.period_s())
+
+    def _set_period(self, period_s: float) -> None:
+        """The task rate changed with a reload: re-create the timer (the old one is destroyed later)."""
+        for timer in self._old_timers:
+            self.destroy_timer(timer)
+        self._timer.cancel()
+        self._old_timers = [self._timer]
+        self._period_s = period_s
+        self.stats.period_s = self._window.period_s = period_s
+        self._timer = self.create_timer(period_s, self._tick)
+        self.get_logger().info(f"control loop now at {1.0 / period_s:g} Hz")
+
+    def _publish_command(self, command: np.ndarray) -> None:
+        positions = [float(x) for x in command]
+        if self._trajectory_pub is not None:
+            msg = JointTrajectory()
+            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.joint_names = list(JOINT_NAMES)
+            nanoseconds = int(self._period_s * 1e9)
+            msg.points = [
+                JointTrajectoryPoint(
+                    positions=positions,
+                    time_from_start=Duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9),
+                )
+            ]
+            self._trajectory_pub.publish(msg)
+        if self._commands_pub is not None:
+            self._commands_pub.publish(Float64MultiArray(data=positions))
+
+    # Status -------------------------------------------------------------------------------------
+
+    def status(self) -> PolicyStatus:
+        """The current PolicyStatus: timing over the last status window, counters since the start."""
+        msg = PolicyStatus()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        loaded = self.loop.current
+        if loaded is not None:
+            msg.policy_id, msg.policy_version = loaded.policy_id, loaded.version
+            msg.checkpoint_path, msg.checkpoint_sha256 = loaded.path, loaded.sha256
+        state = self.loop.state
+        msg.safety_state, msg.safety_state_text = int(state), state.name
+        msg.control_rate_hz = 1.0 / self._period_s
+        window = self._window.summary()
+        msg.tick_period_mean_s, msg.tick_period_p99_s = window.tick_period_mean_s, window.tick_period_p99_s
+        msg.inference_time_mean_s = window.inference_time_mean_s
+        msg.inference_time_p99_s = window.inference_time_p99_s
+        msg.ticks, msg.overruns = self.stats.ticks, self.stats.overruns
+        for name, value in self.loop.safety.counters.as_dict().items():
+            if hasattr(msg, name):
+                setattr(msg, name, value)
+        msg.reloads_ok, msg.reloads_failed = self.loop.reloads.reloads_ok, self.loop.reloads.reloads_failed
+        return msg
+
+    def _publish_status(self) -> None:
+        msg = self.status()
+        self._status_pub.publish(msg)
+        self._diagnostics_pub.publish(self._diagnostics(msg))
+        self._window = TickStats(self._period_s, self.loop.config.stats_window)
+
+    def _diagnostics(self, status: PolicyStatus) -> DiagnosticArray:
+        state = SafetyState(status.safety_state)
+        level = (
+            DiagnosticStatus.OK
+            if state in (SafetyState.ACTIVE, SafetyState.RAMPING)
+            else DiagnosticStatus.WARN
+        )
+        summary = self.stats.summary()
+        values = {
+            "policy_id": status.policy_id,
+            "policy_version": status.policy_version,
+            "checkpoint_path": status.checkpoint_path,
+            "checkpoint_sha256": status.checkpoint_sha256,
+            "safety_state": status.safety_state_text,
+            "reason": self._reason,
+            "control_rate_hz": f"{status.control_rate_hz:g}",
+            "tick_period_mean_s": f"{status.tick_period_mean_s:.6f}",
+            "tick_period_p99_s": f"{status.tick_period_p99_s:.6f}",
+            "inference_time_mean_s": f"{status.inference_time_mean_s:.6f}",
+            "inference_time_p99_s": f"{status.inference_time_p99_s:.6f}",
+            "ticks": status.ticks,
+            "overruns": status.overruns,
+            "missed_ticks": summary.missed,
+            **self.loop.safety.counters.as_dict(),
+            "policy_act_errors": self.loop.act_errors,
+            "reloads_ok": status.reloads_ok,
+            "reloads_failed": status.reloads_failed,
+            "last_reload_error": self.loop.reloads.last_error,
+        }
+        message = state.name if not self._reason else f"{state.name}: {self._reason}"
+        return DiagnosticArray(
+            header=status.header,
+            status=[
+                DiagnosticStatus(
+                    level=level,
+                    name=f"{self.get_fully_qualified_name()}: policy",
+                    message=message,
+                    hardware_id="so100",
+                    values=[KeyValue(key=k, value=str(v)) for k, v in values.items()],
+                )
+            ],
+        )
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    try:
+        rclpy.spin(PolicyNode())
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""policy_node in a child process, driven over real DDS from this process."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+import pytest
+
+pytest.importorskip("rclpy")
+pytest.importorskip("fpo_msgs.msg", reason="fpo_msgs not built: run `make setup`")
+
+from policy_checkpoints import corrupt, write_policy
+from policy_node_testing import HOME, policy_node_and_arm, policy_node_args
+from std_msgs.msg import Bool
+from std_srvs.srv import Trigger
+
+from fpo_msgs.msg import PolicyStatus, PolicyUpdate
+from fpo_policy.core import load_policy
+from fpo_policy.core.safety import SafetyConfig
+from so100_driver import topics
+
+pytestmark = [pytest.mark.ros, pytest.mark.slow]
+
+RATE_HZ = 50.0
+FAST = (
+    f"control_rate_hz:={RATE_HZ}",
+    "publish_commands:=true",
+    "status_rate_hz:=10.0",
+    "safety.ramp_ticks:=5",
+)
+STEP = SafetyConfig().step_rad
+
+
+def in_state(state):
+    return lambda s: s.safety_state == state
+
+
+def test_commands_at_the_configured_rate_stale_hold_and_recovery(tmp_path):
+    path = write_policy(tmp_path / "reach.safetensors")
+    with policy_node_and_arm(policy_node_args(str(path), *FAST)) as arm:
+        arm.publish_goal()
+        assert arm.status_where(in_state(PolicyStatus.SAFETY_ACTIVE))
+        start = time.monotonic()
+        assert arm.spin_until(lambda: len(arm.commands_after(start)) >= 100)
+        times = np.array([t for t, _ in arm.commands if t > start])
+        rate = (len(times) - 1) / (times[-1] - times[0])
+        assert rate == pytest.approx(RATE_HZ, rel=0.15)
+        # Both outputs carry the same command; each within one step of the measured pose.
+        assert arm.spin_until(lambda: len(arm.trajectories) >= 10)
+        for _, command in arm.commands[-50:]:
+            assert np.all(np.abs(command - HOME) <= STEP + 1e-9)
+
+        arm.publishing = False
+        stale = arm.status_where(in_state(PolicyStatus.SAFETY_STALE_HOLD))
+        assert stale is not None
+        t = time.monotonic()
+        assert arm.spin_until(lambda: len(arm.commands_after(t)) >= 5)
+        for command in arm.commands_after(t):
+            np.testing.assert_allclose(command, HOME)  # hold the last measured pose
+
+        arm.position = np.array(HOME) + 0.05
+        arm.publishing = True
+        resumed = arm.status_where(in_state(PolicyStatus.SAFETY_ACTIVE))
+        assert resumed.stale_holds > stale.stale_holds
+        assert resumed.rejected_shape == resumed.rejected_nonfinite == 0
+
+
+def test_estop_is_latched_until_the_reset_service(tmp_path):
+    path = write_policy(tmp_path / "reach.safetensors")
+    with policy_node_and_arm(policy_node_args(str(path), *FAST)) as arm:
+        arm.publish_goal()
+        assert arm.status_where(in_state(PolicyStatus.SAFETY_ACTIVE))
+        arm.estop_pub.publish(Bool(data=True))
+        assert arm.status_where(in_state(PolicyStatus.SAFETY_ESTOP))
+        arm.estop_pub.publish(Bool(data=False))  # does not clear the latch
+        t = time.monotonic()
+        blocked = arm.status_where(lambda s: s.estop_blocks > 20)
+        assert blocked.safety_state == PolicyStatus.SAFETY_ESTOP
+        assert arm.commands_after(t + 0.1) == []
+
+        reply = arm.call(Trigger, f"/policy_node/{topics.RESET_ESTOP_SERVICE[2:]}")
+        assert reply.success
+        t = time.monotonic()
+        assert arm.spin_until(lambda: len(arm.commands_after(t)) >= 1)
+        np.testing.assert_allclose(arm.commands_after(t)[0], HOME)  # smooth start again
+        assert arm.status_where(in_state(PolicyStatus.SAFETY_ACTIVE))
+
+
+@pytest.mark.parametrize("bad", ["corrupt", "wrong_action_shape"])
+def test_a_bad_checkpoint_at_start_leaves_the_node_safe_until_a_good_one(tmp_path, bad):
+    bad_path = tmp_path / "bad.safetensors"
+    if bad == "corrupt":
+        corrupt(write_policy(bad_path))
+    else:
+        write_policy(bad_path, act_dim=4)
+    good = write_policy(tmp_path / "good.safetensors", version=5)
+    with policy_node_and_arm(policy_node_args(str(bad_path), *FAST)) as arm:
+        arm.publish_goal()
+        status = arm.status_where(lambda s: s.ticks > 20)
+        assert status is not None
+        assert status.safety_state == PolicyStatus.SAFETY_NO_POLICY
+        assert (status.reloads_failed, status.commands_sent, status.policy_id) == (1, 0, "")
+        assert arm.commands == []
+
+        arm.set_parameters("policy_node", checkpoint=str(good))
+        status = arm.status_where(in_state(PolicyStatus.SAFETY_ACTIVE))
+        assert (status.policy_version, status.reloads_ok) == (5, 1)
+        assert status.checkpoint_sha256 == load_policy(good).sha256
+
+
+def test_reload_of_good_and_bad_checkpoints_keeps_commanding(tmp_path):
+    v1 = write_policy(tmp_path / "v1.safetensors", version=1)
+    v2 = write_policy(tmp_path / "v2.safetensors", version=2, seed=2)
+    bad = corrupt(write_policy(tmp_path / "bad.safetensors", version=3))
+    with policy_node_and_arm(policy_node_args(str(v1), *FAST)) as arm:
+        arm.publish_goal()
+        assert arm.status_where(in_state(PolicyStatus.SAFETY_ACTIVE))
+        update_pub = arm.node.create_publisher(PolicyUpdate, topics.POLICY_UPDATE, topics.QOS_LATCHED)
+
+        # A policy update whose SHA-256 does not match the file is refused; v1 keeps running.
+        update_pub.publish(
+            PolicyUpdate(policy_id="test", version=2, checkpoint_path=str(v2), sha256="0" * 64)
+        )
+        status = arm.status_where(lambda s: s.reloads_failed == 1)
+        assert (status.policy_version, status.safety_state) == (1, PolicyStatus.SAFETY_ACTIVE)
+
+        # The matching one is swapped in.
+        sha = load_policy(v2).sha256
+        update_pub.publish(PolicyUpdate(policy_id="test", version=2, checkpoint_path=str(v2), sha256=sha))
+        status = arm.status_where(lambda s: s.reloads_ok == 1)
+        assert (status.policy_version, status.checkpoint_sha256) == (2, sha)
+
+        # ~/reload of a corrupt file: refused, v2 stays, commands keep coming.
+        arm.set_parameters("policy_node", checkpoint=str(bad))  # setting it reloads too
+        status = arm.status_where(lambda s: s.reloads_failed == 2)
+        assert arm.call(Trigger, "/policy_node/reload").success
+        status = arm.status_where(lambda s: s.reloads_failed == 3)
+        assert (status.policy_version, status.safety_state) == (2, PolicyStatus.SAFETY_ACTIVE)
+        t = time.monotonic()
+        assert arm.spin_until(lambda: len(arm.commands_after(t)) >= 10)
