@@ -132,5 +132,5 @@ def test_cfm_regulariser_adds_lambda_times_cfm_loss():
     base, info = agent.policy_loss(batch, batch.advantages)
     agent.cfg = FpoConfig(cfm_lambda=0.5)
     with_reg, _ = agent.policy_loss(batch, batch.advantages)
-    assert float(with_reg - base) == pytest.approx(0.5 * info["cfm_loss"], rel=1e-5)
+    assert float((with_reg - base).detach()) == pytest.approx(0.5 * info["cfm_loss"], rel=1e-5)
     assert info["stored_cfm_loss"] == pytest.approx(info["cfm_loss"], rel=1e-6)
