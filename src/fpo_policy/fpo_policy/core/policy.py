@@ -228,7 +228,8 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: str | Pa
             f"{path}: mismatched {what} weights: missing {missing or 'none'}, "
             f"unexpected {unexpected or 'none'}"
         )
-    for k, v in state.items():
+    for k in expected:
+        v = state[k]
         if tuple(v.shape) != tuple(expected[k].shape):
             raise CheckpointError(
                 f"{path}: mismatched {what} tensor {k!r}: shape {tuple(v.shape)}, "

@@ -510,7 +510,8 @@ class Trainer:
         axes[0].set_xlabel("env steps")
         axes[0].set_ylabel("episodic return")
         axes[0].set_title(f"{self.args.algo} on {self.args.env}")
-        axes[0].legend()
+        if axes[0].lines:
+            axes[0].legend()
         pts = [(r["global_step"], r["stored_cfm_loss"]) for r in rows if r.get("stored_cfm_loss") is not None]
         if pts:
             axes[1].plot(*zip(*pts))
