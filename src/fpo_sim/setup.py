@@ -12,6 +12,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
+        ("share/" + package_name + "/checkpoints", glob("checkpoints/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,
@@ -19,5 +20,5 @@ setup(
     maintainer_email="maintainers@fpo-so100.org",
     description="See package.xml.",
     license="Apache-2.0",
-    entry_points={"console_scripts": []},
+    entry_points={"console_scripts": ["sim_node = fpo_sim.sim_node:main"]},
 )

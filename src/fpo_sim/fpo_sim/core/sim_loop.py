@@ -1,0 +1,222 @@
+"""The sim node's loop without ROS: commands, e-stop, episodes and one env step per tick.
+
+:class:`SimLoop` owns a simulator (anything shaped like :class:`fpo_sim.sim_env.SO100Sim` with one
+env) and is driven by the node's timer at the control rate:
+
+- :meth:`command` validates a joint position command (:mod:`fpo_sim.core.commands`) and, when
+  valid and no e-stop is latched, makes it the target; otherwise counts it and changes nothing.
+- :meth:`engage_estop` latches the e-stop: the target becomes the joint positions of that moment
+  and every command is refused until :meth:`reset_estop`, which keeps holding that position.
+- :meth:`tick` applies the current target for one control step (without any command, the arm
+  holds its pose from the start of the episode). Episodes end after ``spec.episode_steps`` steps
+  or on the task's termination; with ``auto_reset`` the next tick starts a new episode.
+- :meth:`reset` starts a new episode now (the arm returns to the task's start pose; the target
+  is cleared).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter, deque
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from fpo_sim.core.commands import REASONS, CommandRejected, validate_positions, validate_trajectory
+
+
+def _f(default, description: str, lo=None, hi=None, **extra):
+    """A config field whose metadata carries what a ROS parameter declaration needs."""
+    return field(default=default, metadata={"description": description, "range": (lo, hi), **extra})
+
+
+@dataclass(frozen=True)
+class SimNodeConfig:
+    """What the sim node can be told; the defaults live here once (the node maps parameters onto it)."""
+
+    env_id: str = _f("SO100Reach-v1", "Task (an fpo_sim.core.tasks id), e.g. SO100Reach-v1")
+    control_rate_hz: float = _f(0.0, "Steps per second (real time); 0 = the task's control rate", 0.0, 1000.0)
+    obs_mode: str = _f("state", "state, or rgb to render and publish the camera", choices=("state", "rgb"))
+    seed: int = _f(0, "Seed of the first episode; each later episode takes the next one", 0, 2**31 - 1)
+    auto_reset: bool = _f(True, "Start a new episode when one ends (time limit or termination)")
+    frame_id: str = _f("Base", "Frame of goals and markers: the robot's base link")
+    camera_frame_id: str = _f("camera", "frame_id of camera images and camera_info")
+    diagnostics_period_s: float = _f(1.0, "Period of /diagnostics, s", 0.05, 60.0)
+    warn_throttle_s: float = _f(2.0, "Least time between two warnings about rejected commands, s", 0.0, 600.0)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            lo, hi = f.metadata["range"]
+            value = getattr(self, f.name)
+            if lo is not None and not lo <= value <= hi:
+                raise ValueError(f"{f.name}={value} outside {lo}..{hi}")
+            choices = f.metadata.get("choices")
+            if choices and value not in choices:
+                raise ValueError(f"{f.name}={value!r}; expected one of {choices}")
+
+
+@dataclass(frozen=True)
+class StepResult:
+    """The state after one tick (rad, rad/s; goal in the task's frame)."""
+
+    joint_positions_rad: np.ndarray
+    joint_velocities_rad_s: np.ndarray
+    goal: np.ndarray
+    observation: np.ndarray
+    reward: float
+    success: bool
+    terminated: bool
+    truncated: bool
+    episode: int
+    step: int
+    image: np.ndarray | None
+
+
+class PeriodStats:
+    """Periods between tick starts (monotonic s) and the work time of each tick, over a window."""
+
+    def __init__(self, period_s: float, window: int = 1000) -> None:
+        self.period_s = period_s
+        self.periods: deque[float] = deque(maxlen=window)
+        self.work: deque[float] = deque(maxlen=window)
+        self._last: float | None = None
+        self.ticks = 0
+        self.missed = 0
+
+    def record(self, start_s: float, work_s: float) -> None:
+        if self._last is not None:
+            period = start_s - self._last
+            self.periods.append(period)
+            if period > 1.5 * self.period_s:
+                self.missed += round(period / self.period_s) - 1
+        self._last = start_s
+        self.work.append(work_s)
+        self.ticks += 1
+
+    def summary(self) -> dict[str, float]:
+        p = np.asarray(self.periods) if self.periods else np.full(1, np.nan)
+        w = np.asarray(self.work) if self.work else np.full(1, np.nan)
+        return {
+            "rate_hz": float(1.0 / p.mean()) if self.periods else 0.0,
+            "period_p99_s": float(np.percentile(p, 99)),
+            "period_max_s": float(p.max()),
+            "step_time_mean_s": float(w.mean()),
+            "step_time_p99_s": float(np.percentile(w, 99)),
+            "ticks": float(self.ticks),
+            "missed_ticks": float(self.missed),
+        }
+
+
+class SimLoop:
+    """Commands, e-stop and stepping of one simulated SO-100 (see the module docstring)."""
+
+    def __init__(self, sim, config: SimNodeConfig, clock=time.monotonic) -> None:
+        if sim.num_envs != 1:
+            raise ValueError("the sim loop drives one env")
+        self.sim = sim
+        self.config = config
+        self.spec = sim.spec
+        self.rate_hz = config.control_rate_hz or self.spec.control_rate_hz
+        self.stats = PeriodStats(1.0 / self.rate_hz)
+        self.rejected: Counter[str] = Counter({r: 0 for r in REASONS})
+        self.accepted = 0
+        self.estop_latched = False
+        self.episode = 0
+        self._clock = clock
+        self._seed = config.seed
+        self._target: np.ndarray | None = None
+        self._hold = self.sim.joint_positions[0].copy()
+        self._step = 0
+        self._pending_reset = False
+        self.reset()
+
+    # -- inputs ---------------------------------------------------------------------------------
+    def command(self, positions, names=None) -> np.ndarray:
+        """Make a position command the target; returns it (contract order), or raises CommandRejected."""
+        return self._accept(lambda: validate_positions(positions, names))
+
+    def command_trajectory(self, names, points) -> np.ndarray:
+        """:meth:`command` for a one-point trajectory (objects with ``positions``)."""
+        return self._accept(lambda: validate_trajectory(names, points))
+
+    def _accept(self, validate) -> np.ndarray:
+        try:
+            target = validate()
+            if self.estop_latched:
+                raise CommandRejected("estop", "e-stop latched: commands are refused until ~/reset_estop")
+        except CommandRejected as e:
+            self.rejected[e.reason] += 1
+            raise
+        self.accepted += 1
+        self._target = target
+        return target
+
+    def engage_estop(self) -> None:
+        if not self.estop_latched:
+            self.estop_latched = True
+            self._target = self.sim.joint_positions[0].copy()
+
+    def reset_estop(self) -> tuple[bool, str]:
+        if not self.estop_latched:
+            return False, "no e-stop is latched"
+        self.estop_latched = False
+        return True, "e-stop cleared; holding the position where it was engaged"
+
+    def reset(self) -> int:
+        """Start a new episode now; returns its number."""
+        self.sim.reset(seed=self._seed)
+        self._seed += 1
+        self.episode += 1
+        self._step = 0
+        self._pending_reset = False
+        self._hold = self.sim.joint_positions[0].copy()
+        # Under a latched e-stop the arm holds wherever the new episode put it.
+        self._target = self._hold.copy() if self.estop_latched else None
+        return self.episode
+
+    # -- the loop -------------------------------------------------------------------------------
+    @property
+    def target(self) -> np.ndarray:
+        """(6,) the joint positions the arm is driven to now, rad."""
+        return self._hold if self._target is None else self._target
+
+    def tick(self) -> StepResult:
+        start = self._clock()
+        if self._pending_reset:
+            self.reset()
+        reward, success, terminated = self.sim.apply_targets(self.target[None])
+        self._step += 1
+        truncated = self._step >= self.spec.episode_steps
+        ended = bool(terminated[0]) or truncated
+        self._pending_reset = ended and self.config.auto_reset
+        images = self.sim.images()
+        result = StepResult(
+            joint_positions_rad=self.sim.joint_positions[0],
+            joint_velocities_rad_s=self.sim.joint_velocities[0],
+            goal=self.sim.goal[0],
+            observation=self.sim.observation()[0],
+            reward=float(reward[0]),
+            success=bool(success[0]),
+            terminated=bool(terminated[0]),
+            truncated=truncated,
+            episode=self.episode,
+            step=self._step,
+            image=None if images is None else images[0],
+        )
+        self.stats.record(start, self._clock() - start)
+        return result
+
+    def diagnostics(self) -> dict[str, str]:
+        """Key/value pairs for /diagnostics."""
+        values = {f"rejected_{r}": str(n) for r, n in self.rejected.items()}
+        values.update({k: f"{v:.6g}" for k, v in self.stats.summary().items()})
+        values.update(
+            env_id=self.spec.env_id,
+            target_rate_hz=f"{self.rate_hz:.6g}",
+            accepted_commands=str(self.accepted),
+            rejected_total=str(sum(self.rejected.values())),
+            estop_latched=str(self.estop_latched),
+            episode=str(self.episode),
+            step=str(self._step),
+        )
+        return values

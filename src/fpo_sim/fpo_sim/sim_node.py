@@ -1,0 +1,213 @@
+"""sim_node: the simulated SO-100 behind the real arm's topic contract.
+
+Thin: declares parameters (onto :class:`fpo_sim.core.sim_loop.SimNodeConfig`), converts messages,
+calls :class:`fpo_sim.core.sim_loop.SimLoop`, publishes. Subscription callbacks only queue the
+message; the control timer (real time, at the control rate) processes the queue in arrival order
+(so a command behind an e-stop is refused), steps the env once and publishes.
+
+Topics and QoS: :mod:`so100_driver.topics`. Publishes ``joint_states`` (sensor_msgs/JointState,
+contract names, rad, rad/s), ``camera/image_raw`` + ``camera/camera_info`` (with ``obs_mode:=rgb``),
+``task/state`` (fpo_msgs/TaskState), ``task/marker`` (visualization_msgs/Marker: the goal points)
+and ``/diagnostics``. Accepts ``joint_trajectory`` (one point of absolute positions) and
+``commands`` (Float64MultiArray, contract order); invalid commands are rejected with a throttled
+warning and counted in diagnostics. ``estop`` (std_msgs/Bool, True latches) blocks all commands
+until ``~/reset_estop``; ``~/reset`` starts a new episode (both std_srvs/Trigger).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import fields
+
+import rclpy
+from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
+from geometry_msgs.msg import Point
+from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
+from rclpy.executors import ExternalShutdownException
+from rclpy.node import Node
+from sensor_msgs.msg import CameraInfo, Image, JointState
+from std_msgs.msg import Bool, Float64MultiArray
+from std_srvs.srv import Trigger
+from trajectory_msgs.msg import JointTrajectory
+from visualization_msgs.msg import Marker
+
+from fpo_msgs.msg import TaskState
+from fpo_sim.core import images
+from fpo_sim.core.commands import CommandRejected
+from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig, StepResult
+from so100_driver import topics
+from so100_driver.core.joints import JOINT_NAMES
+
+
+def declare_config(node: Node, cls: type):
+    """One read-only parameter per field of ``cls`` (description and range from its metadata)."""
+    values = {}
+    for f in fields(cls):
+        descriptor = ParameterDescriptor(description=f.metadata["description"], read_only=True)
+        lo, hi = f.metadata["range"]
+        if lo is not None and isinstance(f.default, float):
+            descriptor.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
+        elif lo is not None:
+            descriptor.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
+        values[f.name] = node.declare_parameter(f.name, f.default, descriptor).value
+    return cls(**values)
+
+
+class SimNode(Node):
+    def __init__(self, **kwargs) -> None:
+        super().__init__("sim_node", **kwargs)
+        self.config = declare_config(self, SimNodeConfig)
+        from fpo_sim.sim_env import SO100Sim  # imports ManiSkill (seconds)
+
+        self.loop = SimLoop(SO100Sim(self.config.env_id, obs_mode=self.config.obs_mode), self.config)
+        self._inbox: deque = deque(maxlen=1000)
+
+        self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.QOS_STATE)
+        self.task_pub = self.create_publisher(TaskState, topics.TASK_STATE, topics.QOS_LATCHED)
+        self.marker_pub = self.create_publisher(Marker, topics.TASK_MARKER, topics.QOS_LATCHED)
+        self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.QOS_STATUS)
+        self.image_pub = self.info_pub = None
+        if self.config.obs_mode == "rgb":
+            self.image_pub = self.create_publisher(Image, topics.CAMERA_IMAGE, topics.QOS_IMAGE)
+            self.info_pub = self.create_publisher(CameraInfo, topics.CAMERA_INFO, topics.QOS_IMAGE)
+
+        self.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY, self._store, topics.QOS_COMMAND)
+        self.create_subscription(Float64MultiArray, topics.COMMANDS, self._store, topics.QOS_COMMAND)
+        self.create_subscription(Bool, topics.ESTOP, self._store, topics.QOS_LATCHED)
+        self.create_service(Trigger, "~/reset", self._on_reset)
+        self.create_service(Trigger, topics.RESET_ESTOP_SERVICE, self._on_reset_estop)
+
+        self.create_timer(1.0 / self.loop.rate_hz, self._tick)
+        self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        self.get_logger().info(
+            f"{self.loop.spec.env_id} at {self.loop.rate_hz:g} Hz, obs_mode={self.config.obs_mode}"
+        )
+
+    # -- inputs, applied on the timer in arrival order ----------------------------------------------
+    def _store(self, msg) -> None:
+        self._inbox.append(msg)
+
+    def _drain_inbox(self) -> None:
+        while self._inbox:
+            msg = self._inbox.popleft()
+            if isinstance(msg, Bool):
+                if msg.data:
+                    if not self.loop.estop_latched:
+                        self.get_logger().warn("e-stop latched: commands refused until ~/reset_estop")
+                    self.loop.engage_estop()
+                continue
+            try:
+                if isinstance(msg, JointTrajectory):
+                    self.loop.command_trajectory(msg.joint_names, msg.points)
+                else:
+                    self.loop.command(msg.data)
+            except CommandRejected as e:
+                self.get_logger().warn(
+                    f"command rejected ({e.reason}): {e}", throttle_duration_sec=self.config.warn_throttle_s
+                )
+
+    def _on_reset(self, request, response):
+        response.success = True
+        response.message = f"episode {self.loop.reset()} started"
+        return response
+
+    def _on_reset_estop(self, request, response):
+        response.success, response.message = self.loop.reset_estop()
+        if response.success:
+            self.get_logger().info(response.message)
+        return response
+
+    # -- the control step -----------------------------------------------------------------------------
+    def _tick(self) -> None:
+        self._drain_inbox()
+        result = self.loop.tick()
+        stamp = self.get_clock().now().to_msg()
+        self._publish_joint_state(result, stamp)
+        self._publish_task(result, stamp)
+        if result.image is not None and self.image_pub is not None:
+            self._publish_camera(result, stamp)
+
+    def _publish_joint_state(self, result: StepResult, stamp) -> None:
+        msg = JointState()
+        msg.header.stamp = stamp
+        msg.name = list(JOINT_NAMES)
+        msg.position = result.joint_positions_rad.tolist()
+        msg.velocity = result.joint_velocities_rad_s.tolist()
+        self.joint_pub.publish(msg)
+
+    def _publish_task(self, result: StepResult, stamp) -> None:
+        msg = TaskState()
+        msg.header.stamp = stamp
+        msg.header.frame_id = self.config.frame_id
+        msg.env_id = self.loop.spec.env_id
+        msg.episode, msg.step = result.episode, result.step
+        msg.goal = result.goal.tolist()
+        msg.reward, msg.success = result.reward, result.success
+        msg.terminated, msg.truncated = result.terminated, result.truncated
+        self.task_pub.publish(msg)
+        if self.loop.spec.num_goals and result.step == 1:
+            self._publish_marker(result, stamp)
+
+    def _publish_marker(self, result: StepResult, stamp) -> None:
+        marker = Marker()
+        marker.header.stamp = stamp
+        marker.header.frame_id = self.config.frame_id
+        marker.ns, marker.id = "goal", 0
+        marker.type, marker.action = Marker.SPHERE_LIST, Marker.ADD
+        marker.pose.orientation.w = 1.0
+        size = 2 * (self.loop.spec.success_threshold_m or 0.02)
+        marker.scale.x = marker.scale.y = marker.scale.z = size
+        marker.color.r, marker.color.g, marker.color.b, marker.color.a = 0.1, 0.8, 0.1, 0.6
+        marker.points = [
+            Point(x=float(g[0]), y=float(g[1]), z=float(g[2])) for g in result.goal.reshape(-1, 3)
+        ]
+        self.marker_pub.publish(marker)
+
+    def _publish_camera(self, result: StepResult, stamp) -> None:
+        image = images.fill_image(Image(), result.image, "rgb8")
+        image.header.stamp = stamp
+        image.header.frame_id = self.config.camera_frame_id
+        self.image_pub.publish(image)
+        k = self.loop.sim.camera_intrinsics()
+        info = CameraInfo()
+        info.header = image.header
+        info.height, info.width = image.height, image.width
+        info.distortion_model = "plumb_bob"
+        info.d = [0.0] * 5
+        info.k = k.reshape(-1).tolist()
+        info.r = [1.0, 0.0, 0.0, 0.0, 1.0, 0.0, 0.0, 0.0, 1.0]
+        info.p = [k[0, 0], 0.0, k[0, 2], 0.0, 0.0, k[1, 1], k[1, 2], 0.0, 0.0, 0.0, 1.0, 0.0]
+        self.info_pub.publish(info)
+
+    def _publish_diagnostics(self) -> None:
+        status = DiagnosticStatus()
+        status.name = f"{self.get_fully_qualified_name()}: simulated SO-100"
+        status.hardware_id = f"maniskill:{self.loop.spec.env_id}"
+        if self.loop.estop_latched:
+            status.level, status.message = DiagnosticStatus.WARN, "e-stop latched"
+        else:
+            status.level, status.message = DiagnosticStatus.OK, "running"
+        status.values = [KeyValue(key=k, value=v) for k, v in self.loop.diagnostics().items()]
+        msg = DiagnosticArray()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.status = [status]
+        self.diag_pub.publish(msg)
+
+
+def main(args=None) -> None:
+    rclpy.init(args=args)
+    node = None
+    try:
+        node = SimNode()
+        rclpy.spin(node)
+    except (KeyboardInterrupt, ExternalShutdownException):
+        pass
+    finally:
+        if node is not None:
+            node.loop.sim.close()
+            node.destroy_node()
+        rclpy.try_shutdown()
+
+
+if __name__ == "__main__":
+    main()
