@@ -304,8 +304,7 @@ class Driver:
         if estop and not reset:
             self._set_state(DriverState.ESTOP, "e-stop latched: torque off")
             if self._torque_on:
-                bus.sync_write("Torque_Enable", dict.fromkeys(IDS, 0))
-                self._torque_on = False
+                self._torque_off()
             self._hold_rad = None
         else:
             if reset or self._hold_rad is None:
@@ -344,6 +343,17 @@ class Driver:
         for servo_id in IDS:
             self.bus.write(servo_id, "Torque_Enable", 1)
         self._torque_on = True
+
+    def _torque_off(self) -> None:
+        """Cut torque on every servo with one SYNC_WRITE, confirmed by reading it back."""
+        for _ in range(3):
+            self.bus.sync_write("Torque_Enable", dict.fromkeys(IDS, 0))
+            try:
+                if not any(self.bus.sync_read("Torque_Enable", IDS).values()):
+                    break
+            except BusError:
+                continue
+        self._torque_on = False
 
     def _read_servo_status(self) -> None:
         first = p.CONTROL_TABLE["Present_Load"]
@@ -442,8 +452,7 @@ class Driver:
             self._seq += 1
             self._sample = JointSample(self._seq, now, q, np.zeros(joints.NUM_JOINTS))
         if estop:
-            bus.sync_write("Torque_Enable", dict.fromkeys(IDS, 0))
-            self._torque_on = False
+            self._torque_off()
             self._set_state(DriverState.ESTOP, "connected; e-stop latched: torque off")
         else:
             self._enable_torque()
@@ -489,13 +498,10 @@ class Driver:
         return outcome
 
     def _shutdown(self, mode: ShutdownMode, sleep: Callable[[float], None]) -> str:
-        bus = self.bus
         if self._estop_latched or mode == ShutdownMode.RELEASE:
-            bus.sync_write("Torque_Enable", dict.fromkeys(IDS, 0))
-            self._torque_on = False
+            self._torque_off()
             return "torque released" + (" (e-stop latched)" if self._estop_latched else "")
-        positions, _ = bus.read_position_velocity(IDS)
-        q = self.calibration.ticks_to_rad(positions)
+        q = self._read_pose_patiently()
         if mode == ShutdownMode.HOLD:
             self._write_goal(q, q)
             if not self._torque_on:
@@ -512,20 +518,26 @@ class Driver:
             if not self._torque_on:
                 self._enable_torque()
             sleep(period)
-            try:
-                positions, _ = bus.read_position_velocity(IDS)
-            except BusError:
-                continue
-            q = self.calibration.ticks_to_rad(positions)
+            q = self._read_pose_patiently()
             with self._lock:
                 self._seq += 1
                 self._sample = JointSample(self._seq, self.clock(), q, np.zeros(joints.NUM_JOINTS))
             if np.all(np.abs(q - rest) <= self.config.rest_tolerance_rad):
-                bus.sync_write("Torque_Enable", dict.fromkeys(IDS, 0))
-                self._torque_on = False
+                self._torque_off()
                 return "moved to the rest pose, then released torque"
         self._write_goal(q, q)
         return "rest pose not reached in time: holding the present pose with torque on"
+
+    def _read_pose_patiently(self, attempts: int = 10) -> np.ndarray:
+        """The present pose in rad; a few failed reads are tolerated (raises the last BusError)."""
+        for attempt in range(attempts):
+            try:
+                positions, _ = self.bus.read_position_velocity(IDS)
+                return self.calibration.ticks_to_rad(positions)
+            except BusError:
+                if attempt == attempts - 1:
+                    raise
+        raise AssertionError("unreachable")
 
 
 class DriverThread:
