@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import ClassVar
 
 import gymnasium as gym
@@ -48,6 +49,16 @@ def configure_vulkan() -> None:
         path = f"/tmp/runtime-{os.getuid()}"
         os.makedirs(path, mode=0o700, exist_ok=True)
         os.environ["XDG_RUNTIME_DIR"] = path
+
+
+def simulator_unavailable() -> str | None:
+    """Why the simulator cannot run on this machine (to skip on), or None when it can."""
+    if find_spec("mani_skill") is None:
+        return "mani_skill is not installed (requirements/sim.txt; make setup installs it)"
+    drivers = (LVP_ICD, *NVIDIA_ICDS)
+    if not os.environ.get("VK_ICD_FILENAMES") and not any(os.path.exists(p) for p in drivers):
+        return "no Vulkan driver: SAPIEN needs Mesa >= 25 lavapipe or an NVIDIA one (tools/install_vulkan.sh)"
+    return None
 
 
 @dataclass(frozen=True)

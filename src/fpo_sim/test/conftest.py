@@ -2,30 +2,15 @@
 
 from __future__ import annotations
 
-import os
-from importlib.util import find_spec
-
 import pytest
 
-
-def simulator_missing() -> str | None:
-    """Why the simulator cannot run on this machine, or None when it can."""
-    if find_spec("mani_skill") is None:
-        return "mani_skill is not installed (requirements/sim.txt; make setup installs it)"
-    from fpo_sim.sim_env import LVP_ICD, NVIDIA_ICDS
-
-    drivers = (LVP_ICD, *NVIDIA_ICDS)
-    if not os.environ.get("VK_ICD_FILENAMES") and not any(os.path.exists(p) for p in drivers):
-        return (
-            "no Vulkan driver: SAPIEN needs Mesa >= 25 lavapipe or an NVIDIA driver (tools/install_vulkan.sh)"
-        )
-    return None
+from fpo_sim.sim_env import simulator_unavailable
 
 
 @pytest.fixture(scope="session")
 def maniskill_env():
     """Factory of fpo_sim gym envs (``gym.make("fpo_sim.envs:<id>", **kwargs)``), closed at the end."""
-    reason = simulator_missing()
+    reason = simulator_unavailable()
     if reason:
         pytest.skip(reason)
     import gymnasium as gym
@@ -42,3 +27,16 @@ def maniskill_env():
     yield make
     for env in made:
         env.close()
+
+
+@pytest.fixture(scope="module")
+def reach_sim():
+    """A one-env SO100Reach-v1 simulator (fpo_sim.sim_env.SO100Sim), per test module."""
+    reason = simulator_unavailable()
+    if reason:
+        pytest.skip(reason)
+    from fpo_sim.sim_env import SO100Sim
+
+    sim = SO100Sim("SO100Reach-v1")
+    yield sim
+    sim.close()

@@ -1,0 +1,111 @@
+"""The sim node's ROS-free loop on the real simulator: commands, e-stop, episodes, counters."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from fpo_sim.core.commands import CommandRejected
+from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig
+from so100_driver.core.joints import JOINT_NAMES
+
+pytestmark = pytest.mark.slow
+
+TARGET = np.array([0.4, -1.0, 1.2, 0.5, 0.3, -0.5])
+
+
+@pytest.fixture
+def sim(reach_sim):
+    return reach_sim
+
+
+def _run(loop, ticks):
+    for _ in range(ticks):
+        result = loop.tick()
+    return result
+
+
+def test_command_moves_the_arm_to_the_target(sim):
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    start = _run(loop, 3).joint_positions_rad
+    loop.command(TARGET)
+    end = _run(loop, 40).joint_positions_rad
+    assert np.abs(end - TARGET).max() < 0.05, end
+    assert np.abs(start - TARGET).max() > 0.3
+    assert loop.accepted == 1
+
+
+def test_without_commands_the_arm_holds_its_start_pose(sim):
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    start = sim.joint_positions[0].copy()
+    end = _run(loop, 20).joint_positions_rad
+    np.testing.assert_allclose(end, start, atol=0.02)
+
+
+@pytest.mark.parametrize(
+    ("positions", "names", "reason"),
+    [
+        (TARGET[:5], None, "wrong_length"),
+        (np.where(np.arange(6) == 2, np.nan, TARGET), None, "non_finite"),
+        (TARGET + np.array([0, 0, 0, 0, 0, 2.0]), None, "out_of_limits"),
+        (TARGET, [*JOINT_NAMES[:5], "jaw"], "wrong_names"),
+    ],
+)
+def test_invalid_commands_are_counted_and_never_applied(sim, positions, names, reason):
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    before = _run(loop, 2).joint_positions_rad
+    with pytest.raises(CommandRejected):
+        loop.command(positions, names)
+    assert loop.rejected[reason] == 1
+    assert sum(loop.rejected.values()) == 1
+    assert loop.accepted == 0
+    after = _run(loop, 15).joint_positions_rad
+    np.testing.assert_allclose(after, before, atol=0.02)
+    assert loop.diagnostics()[f"rejected_{reason}"] == "1"
+
+
+def test_estop_blocks_commands_until_reset(sim):
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    _run(loop, 2)
+    loop.engage_estop()
+    held = sim.joint_positions[0].copy()
+    with pytest.raises(CommandRejected) as info:
+        loop.command(TARGET)
+    assert info.value.reason == "estop"
+    np.testing.assert_allclose(_run(loop, 20).joint_positions_rad, held, atol=0.02)
+    assert loop.diagnostics()["estop_latched"] == "True"
+    ok, _ = loop.reset_estop()
+    assert ok
+    assert loop.reset_estop() == (False, "no e-stop is latched")
+    np.testing.assert_allclose(_run(loop, 5).joint_positions_rad, held, atol=0.02)
+    loop.command(TARGET)
+    assert np.abs(_run(loop, 40).joint_positions_rad - TARGET).max() < 0.05
+
+
+def test_estop_latches_across_an_episode_reset(sim):
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    loop.engage_estop()
+    loop.reset()
+    with pytest.raises(CommandRejected):
+        loop.command(TARGET)
+    assert loop.estop_latched
+
+
+def test_episodes_end_and_auto_reset(sim):
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=True, seed=7))
+    steps = loop.spec.episode_steps
+    first_goal = loop.tick().goal
+    results = [loop.tick() for _ in range(steps - 1)]
+    assert results[-1].truncated
+    assert results[-1].step == steps
+    nxt = loop.tick()
+    assert (nxt.episode, nxt.step) == (2, 1)
+    assert not np.allclose(nxt.goal, first_goal)
+    assert nxt.observation.shape == (loop.spec.obs_dim,)
+
+
+def test_config_ranges():
+    with pytest.raises(ValueError, match="control_rate_hz"):
+        SimNodeConfig(control_rate_hz=-1.0)
+    with pytest.raises(ValueError, match="obs_mode"):
+        SimNodeConfig(obs_mode="depth")
