@@ -7,6 +7,9 @@ source "$_fpo_root/.venv/bin/activate"
 # shellcheck disable=SC1091
 source "$_fpo_root/install/setup.bash"
 export RMW_IMPLEMENTATION="${RMW_IMPLEMENTATION:-rmw_fastrtps_cpp}"
+# fpo-train and fpo-eval (colcon installs console scripts under lib/<pkg>, as `ros2 run` expects).
+case ":$PATH:" in *":$_fpo_root/install/fpo_policy/lib/fpo_policy:"*) ;;
+    *) export PATH="$_fpo_root/install/fpo_policy/lib/fpo_policy:$PATH" ;; esac
 # The simulator (SAPIEN) needs Vulkan: on machines without a GPU, Mesa's lavapipe (see
 # tools/install_vulkan.sh), and a runtime directory for its caches.
 if [ -z "${VK_ICD_FILENAMES:-}" ] && [ -f /usr/share/vulkan/icd.d/lvp_icd.json ] \
