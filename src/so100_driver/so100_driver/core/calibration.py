@@ -223,6 +223,7 @@ def load_overrides(path: str | os.PathLike) -> dict[str, JointOverride]:
 
 def load_calibration(lerobot_path: str = "", overrides_path: str = "") -> Calibration:
     """The calibration to drive with: a LeRobot file (or the full range when empty), plus overrides."""
+    lerobot_path, overrides_path = os.path.expanduser(lerobot_path), os.path.expanduser(overrides_path)
     motors = load_lerobot_motors(lerobot_path) if lerobot_path else full_range_calibration().motors
     overrides = load_overrides(overrides_path) if overrides_path else None
     try:

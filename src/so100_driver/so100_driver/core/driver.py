@@ -86,6 +86,8 @@ class DriverConfig:
     reconnect_period_s: float = _f(1.0, "Time between reconnection attempts, s", 0.1, 60.0)
     command_timeout_s: float = _f(0.5, "Commands older than this are stale: the arm holds, s", 0.01, 60.0)
     max_step_rad: float = _f(0.35, "Largest |goal - present| written per cycle, rad; 0 = no limit", 0.0, 6.3)
+    publish_rate_hz: float = _f(100.0, "joint_states publish rate (new samples only), Hz", 1.0, 1000.0)
+    diagnostics_period_s: float = _f(1.0, "Period of /diagnostics, s", 0.1, 60.0)
     status_period_s: float = _f(0.5, "Period of load/voltage/temperature reads, s", 0.05, 60.0)
     shutdown_mode: str = _f(
         "hold", "On exit: hold, rest_then_release or release", choices=tuple(ShutdownMode)
