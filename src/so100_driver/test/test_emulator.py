@@ -136,3 +136,27 @@ def test_pty_server_speaks_over_a_real_serial_port(tmp_path):
                 time.sleep(0.01)
         assert bus.servo(1).get("Present_Position") == 2300
     assert not os.path.lexists(link)
+
+
+def test_so100_emulator_command_serves_a_terminal_and_stops_on_sigterm(tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    link = tmp_path / "arm"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "so100_driver.core.emulator", "--link", str(link), "--baudrate", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        path = proc.stdout.readline().strip()
+        assert path.startswith("/dev/pts/")
+        assert os.path.realpath(link) == path
+        with serial.Serial(str(link), 1_000_000, timeout=2.0) as port:
+            port.write(p.ping(6))
+            assert port.read(6) == p.status_packet(6, 0)
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=10) == 0
+    assert not os.path.lexists(link)
