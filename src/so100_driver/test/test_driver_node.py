@@ -118,3 +118,51 @@ def test_bad_calibration_file_is_refused_by_name(tmp_path):
     assert proc.returncode == 2
     assert "broken.json" in output
     assert "not valid JSON" in output
+
+
+def test_no_arm_then_plugged_then_unplugged(tmp_path):
+    """Disconnected: diagnostics only. Plugged in: joint states within ~1 s. Unplugged: they stop again."""
+    from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
+    from sensor_msgs.msg import JointState
+
+    from so100_driver import topics
+    from so100_driver.core.calibration import load_calibration
+    from so100_driver.core.driver import _make_fake_bus
+    from so100_driver.core.emulator import PtyServer
+    from so100_driver.core.joints import REST_POSE_RAD
+
+    link = str(tmp_path / "so100")
+    args = [
+        "-m",
+        "so100_driver.driver_node",
+        "--ros-args",
+        "-p",
+        f"port:={link}",
+        "-p",
+        "diagnostics_period_s:=0.2",
+    ]
+    with ros_node("driver_node_replug_test") as node, child_process(args):
+        states, bus = [], []
+
+        def on_diagnostics(array):
+            bus.extend(s for s in array.status if s.name == "so100_driver: bus")
+
+        node.create_subscription(JointState, topics.JOINT_STATES, states.append, topics.QOS_STATE)
+        node.create_subscription(DiagnosticArray, topics.DIAGNOSTICS, on_diagnostics, topics.QOS_STATUS)
+        assert spin_until(node, lambda: len(bus) >= 3, 60.0)
+        assert bus[-1].level == DiagnosticStatus.ERROR
+        assert "cannot open" in bus[-1].message
+        assert states == []
+
+        emulator = _make_fake_bus(load_calibration(), REST_POSE_RAD, 1_000_000)
+        server = PtyServer(emulator, link_path=link).start()
+        try:
+            assert spin_until(node, lambda: len(states) >= 20, 10.0), bus[-1].message
+            assert all(s.torque_on() for s in emulator.servos.values())
+        finally:
+            server.stop()
+        bus.clear()
+        assert spin_until(node, lambda: bus and bus[-1].level == DiagnosticStatus.ERROR, 10.0)
+        n = len(states)
+        assert spin_until(node, lambda: len(bus) >= 4, 10.0)  # a second of diagnostics...
+        assert len(states) <= n + 1  # ...and no joint states (one may have been in flight)

@@ -25,7 +25,7 @@ hold each reply back by what the real wire would cost at the configured baud rat
 reply bytes at 10 bits each) plus the servo's Return_Delay_Time (2 us per unit). Replies of a
 SYNC_READ come one after another, as on the real half-duplex bus.
 
-**Faults** (:class:`Faults`): each reply may be dropped, corrupted (one byte flipped) or delayed,
+**Faults** (:class:`Faults`): each reply may be dropped, corrupted (one bit flipped) or delayed,
 with seeded probabilities; overload is injected per servo.
 """
 
