@@ -91,10 +91,9 @@ class SimNode(Node):
         while self._inbox:
             msg = self._inbox.popleft()
             if isinstance(msg, Bool):
-                if msg.data:
-                    if not self.loop.estop_latched:
-                        self.get_logger().warn("e-stop latched: commands refused until ~/reset_estop")
+                if msg.data and not self.loop.estop_latched:
                     self.loop.engage_estop()
+                    self.get_logger().warning("e-stop latched: commands refused until ~/reset_estop")
                 continue
             try:
                 if isinstance(msg, JointTrajectory):
@@ -102,7 +101,7 @@ class SimNode(Node):
                 else:
                     self.loop.command(msg.data)
             except CommandRejected as e:
-                self.get_logger().warn(
+                self.get_logger().warning(
                     f"command rejected ({e.reason}): {e}", throttle_duration_sec=self.config.warn_throttle_s
                 )
 
