@@ -6,6 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from so100_driver.core import calibration as cal
 from so100_driver.core import joints
@@ -169,3 +171,16 @@ def test_so100_calibrate_cli(tmp_path):
         )
     assert code == 1  # nothing moved: refused, and no file written
     assert not (tmp_path / "a.json").exists()
+
+
+@given(st.lists(st.floats(-1e6, 1e6), min_size=6, max_size=6))
+def test_any_finite_goal_maps_inside_the_calibrated_range(q):
+    calibration = cal.load_calibration(str(LEROBOT_FILE))
+    ticks = calibration.rad_to_ticks(q)
+    assert np.all(ticks >= calibration.range_min)
+    assert np.all(ticks <= calibration.range_max)
+
+
+def test_non_finite_goals_are_refused(calibration):
+    with pytest.raises(ValueError, match="finite"):
+        calibration.rad_to_ticks([0, 0, np.inf, 0, 0, 0])

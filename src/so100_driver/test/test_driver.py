@@ -216,6 +216,7 @@ def test_protective_stop_holds_and_ignores_commands(make_driver):
     assert run_until(driver, lambda: np.allclose(driver.latest_sample().position_rad, POSE, atol=0.01))
 
 
+@pytest.mark.slow
 def test_ten_percent_corrupted_replies_never_crash_or_write_a_wrong_goal(make_driver):
     driver, emulator = make_driver(retries=2)
     emulator.faults = Faults(corrupt_rate=0.1, seed=7)

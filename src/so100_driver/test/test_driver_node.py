@@ -32,6 +32,7 @@ def test_the_yaml_holds_valid_driver_parameters():
     DriverConfig(**params)
 
 
+@pytest.mark.slow
 def test_joint_states_commands_diagnostics_estop_and_clean_exit():
     from diagnostic_msgs.msg import DiagnosticArray
     from sensor_msgs.msg import JointState
@@ -120,6 +121,7 @@ def test_bad_calibration_file_is_refused_by_name(tmp_path):
     assert "not valid JSON" in output
 
 
+@pytest.mark.slow
 def test_no_arm_then_plugged_then_unplugged(tmp_path):
     """Disconnected: diagnostics only. Plugged in: joint states within ~1 s. Unplugged: they stop again."""
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus

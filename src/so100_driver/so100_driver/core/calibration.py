@@ -163,7 +163,10 @@ class Calibration:
 
     def rad_to_ticks(self, q_rad) -> np.ndarray:
         """(6,) positions in rad -> (6,) int Goal_Position ticks, always within the calibrated range."""
-        q = self.clamp_rad(q_rad)
+        q = np.asarray(q_rad, dtype=float)
+        if q.shape != (joints.NUM_JOINTS,) or not np.all(np.isfinite(q)):
+            raise ValueError(f"need {joints.NUM_JOINTS} finite positions, got {q.tolist()}")
+        q = self.clamp_rad(q)
         ticks = np.rint((q - self.offset_rad) / (self.sign * RAD_PER_TICK) + self.mid_ticks)
         return np.clip(ticks, self.range_min, self.range_max).astype(int)
 
