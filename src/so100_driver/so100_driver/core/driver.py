@@ -25,6 +25,10 @@ succeeds again, and a command older than the reconnection is never executed.
 only :meth:`Driver.reset_estop` clears it, with goal = present before torque comes back. The
 protective stop holds the measured pose with torque on and ignores commands until released.
 
+A servo that cuts its own torque (overload protection) is not re-enabled behind the operator's
+back: its error flags show in the status, and an e-stop followed by a reset re-enables torque
+from the measured pose.
+
 **Shutdown** (:class:`ShutdownMode`): ``hold`` leaves torque on holding the present pose (the
 default: the arm never drops unless told to), ``rest_then_release`` moves slowly to the rest
 pose and releases torque once there (holding instead if it cannot get there in time),
