@@ -331,3 +331,18 @@ def test_config_validation():
         DriverConfig(shutdown_mode="drop")
     with pytest.raises(ValueError, match="rate_hz"):
         DriverConfig(rate_hz=0.0)
+
+
+def test_an_overloaded_servo_stays_limp_until_an_estop_reset(make_driver):
+    driver, emulator = make_driver()
+    driver.cycle()
+    emulator.inject_overload(4)
+    cycles(driver, 5)
+    assert not emulator.servo(4).torque_on()
+    assert emulator.servo(1).torque_on()
+    driver.engage_estop()
+    driver.cycle()
+    driver.reset_estop()
+    driver.cycle()
+    assert all(s.torque_on() for s in emulator.servos.values())
+    assert driver.status().state == DriverState.RUNNING
