@@ -196,8 +196,14 @@ def test_estop_is_latched_cuts_torque_and_resets_to_the_present_pose(make_driver
     for servo in emulator.servos.values():
         assert servo.torque_on()
         assert abs(servo.get("Goal_Position") - servo.get("Present_Position")) <= 1
-    # The command given during the e-stop is not executed after the reset.
+    # The command given during the e-stop is not executed after the reset, not even later.
+    goals = servo_goals(emulator)
+    cycles(driver, 5)
     assert not driver.status().command_fresh
+    np.testing.assert_array_equal(servo_goals(emulator), goals)
+    driver.command_positions(POSE)
+    driver.cycle()
+    assert driver.status().command_fresh
 
 
 def test_protective_stop_holds_and_ignores_commands(make_driver):

@@ -19,7 +19,8 @@ the calibrated limits (:mod:`so100_driver.core.calibration`) and to ``max_step_r
 present pose. Every ``status_period_s`` one more SYNC_READ brings load, voltage, temperature and
 the status byte. A failed read skips the cycle; ``disconnect_after_failures`` failures in a row,
 or any error of the port itself, count as a lost connection: no joint samples until a bring-up
-succeeds again, and a command older than the reconnection is never executed.
+succeeds again, and a command older than the reconnection (or than an e-stop reset or a
+protective-stop release) is never executed.
 
 **Stops**: the e-stop is latched and cuts torque (the arm falls: that is what an e-stop is for);
 only :meth:`Driver.reset_estop` clears it, with goal = present before torque comes back. The
@@ -192,7 +193,7 @@ class Driver:
         self.state = DriverState.DISCONNECTED
         self.message = "not connected yet"
         self._last_attempt = -np.inf
-        self._connected_since = np.inf
+        self._accept_after = np.inf
         self._failures = 0
         self._command: np.ndarray | None = None
         self._command_stamp = -np.inf
@@ -233,6 +234,7 @@ class Driver:
             if self.state == DriverState.DISCONNECTED:
                 return False, "cannot reset the e-stop while disconnected"
             self._estop_reset_requested = True
+            self._accept_after = self.clock()  # commands sent during the e-stop are dropped
         return True, "e-stop reset: holding the present pose with torque on"
 
     def set_protective_stop(self, engaged: bool) -> tuple[bool, str]:
@@ -240,6 +242,8 @@ class Driver:
             changed = self._protective != engaged
             self._protective = engaged
             self._protective_changed |= changed
+            if changed and not engaged:
+                self._accept_after = self.clock()  # commands sent during the stop are dropped
         return True, ("protective stop engaged: holding" if engaged else "protective stop released")
 
     def latest_sample(self) -> JointSample | None:
@@ -285,7 +289,8 @@ class Driver:
         except BusError as exc:
             self.failed_cycles += 1
             self._failures += 1
-            self.message = f"bus: {exc}"
+            with self._lock:
+                self.message = f"bus: {exc}"
             if self._failures >= self.config.disconnect_after_failures:
                 self._disconnect(f"{self._failures} failed cycles in a row: {exc}")
         finally:
@@ -303,7 +308,7 @@ class Driver:
         with self._lock:
             self._seq += 1
             self._sample = JointSample(self._seq, now, q, qd)
-            command, stamp = self._command, self._command_stamp
+            command, stamp, accept_after = self._command, self._command_stamp, self._accept_after
             estop, reset = self._estop_latched, self._estop_reset_requested
             protective, protective_changed = self._protective, self._protective_changed
             self._protective_changed = False
@@ -315,8 +320,8 @@ class Driver:
         else:
             if reset or self._hold_rad is None:
                 self._hold_rad = q.copy()
-            fresh = command is not None and stamp > self._connected_since
-            fresh = fresh and now - stamp <= self.config.command_timeout_s and not protective and not reset
+            fresh = command is not None and stamp > accept_after
+            fresh = fresh and now - stamp <= self.config.command_timeout_s and not protective
             if protective_changed:
                 self._hold_rad = q.copy()
             elif self._command_fresh and not fresh:
@@ -465,7 +470,8 @@ class Driver:
             for servo_id in IDS:
                 bus.write(servo_id, "Lock", 1)
             self._set_state(DriverState.RUNNING, "connected: holding the present pose")
-        self._connected_since = now
+        with self._lock:
+            self._accept_after = now
         self._failures = 0
 
     def _disconnect(self, reason: str) -> None:
