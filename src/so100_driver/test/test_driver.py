@@ -352,3 +352,17 @@ def test_an_overloaded_servo_stays_limp_until_an_estop_reset(make_driver):
     driver.cycle()
     assert all(s.torque_on() for s in emulator.servos.values())
     assert driver.status().state == DriverState.RUNNING
+
+
+def test_bring_up_never_rewrites_the_calibration_of_a_servo_holding_torque(make_driver):
+    """Changing Homing_Offset under torque would make the joint jump: refused, nothing written."""
+    driver, emulator = make_driver()
+    servo = emulator.servo(2)
+    servo.set("Homing_Offset", 0)
+    servo.write(40, b"\x01")
+    driver.cycle()
+    status = driver.status()
+    assert status.state == DriverState.DISCONNECTED
+    assert "servo 2 holds torque" in status.message
+    assert servo.get("Homing_Offset") == 0
+    assert servo.torque_on()
