@@ -1,0 +1,127 @@
+"""Simulated SO-100 steps per second: raw env, the sim node's loop, and through the sim node.
+
+For each task and observation mode, in one run:
+
+- ``env``: ``SO100Env.step`` with random actions (the gymnasium adapter as a trainer uses it);
+- ``loop``: ``SimLoop.tick`` (what the node's timer does, without ROS);
+- ``node``: ``sim_node`` in its own process with its rate set far above what it can reach
+  (``control_rate_hz:=1000``), measured from the stamps of ``joint_states`` received in this
+  process over ``--window-s`` seconds (camera images too with ``obs_mode:=rgb``).
+
+Prints a Markdown table with node / env (target >= 0.9). Run from the repository root after
+``source tools/env.sh``::
+
+    python benchmarks/sim_speed.py --steps 400 --window-s 10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path[:0] = [
+    str(ROOT / "tests"),
+    *(str(ROOT / "src" / p) for p in ("fpo_sim", "so100_driver", "fpo_policy")),
+]
+os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))
+os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
+os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
+
+CASES = [("SO100Reach-v1", "state"), ("SO100Reach-v1", "rgb"), ("fpo_sim/PickCubeSO100-v1", "state")]
+
+
+def env_rate(env_id: str, obs_mode: str, steps: int) -> float:
+    import gymnasium as gym
+
+    import fpo_sim.envs  # noqa: F401
+
+    env = gym.make(f"fpo_sim.envs:{env_id}", obs_mode=obs_mode)
+    env.reset(seed=0)
+    env.action_space.seed(0)
+    for _ in range(10):
+        env.step(env.action_space.sample())
+    start = time.perf_counter()
+    for _ in range(steps):
+        _, _, terminated, truncated, _ = env.step(env.action_space.sample())
+        if terminated or truncated:
+            env.reset()
+    rate = steps / (time.perf_counter() - start)
+    env.close()
+    return rate
+
+
+def loop_rate(env_id: str, obs_mode: str, steps: int) -> float:
+    from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig
+    from fpo_sim.sim_env import SO100Sim
+
+    sim = SO100Sim(env_id, obs_mode=obs_mode)
+    loop = SimLoop(sim, SimNodeConfig(env_id=env_id, obs_mode=obs_mode))
+    for _ in range(10):
+        loop.tick()
+    start = time.perf_counter()
+    for _ in range(steps):
+        loop.tick()
+    rate = steps / (time.perf_counter() - start)
+    sim.close()
+    return rate
+
+
+def node_rate(env_id: str, obs_mode: str, window_s: float) -> tuple[float, float]:
+    """(joint_states rate, camera image rate) of a free-running sim_node, Hz."""
+    from ros_testing import child_process, ros_node, spin_until
+    from sensor_msgs.msg import Image, JointState
+
+    from so100_driver import topics
+
+    args = ["-m", "fpo_sim.sim_node", "--ros-args", "-p", "control_rate_hz:=1000.0"]
+    args += ["-p", f"env_id:={env_id}", "-p", f"obs_mode:={obs_mode}"]
+    stamps: list[float] = []
+    frames: list[float] = []
+
+    def stamp_of(msg) -> float:
+        return msg.header.stamp.sec + 1e-9 * msg.header.stamp.nanosec
+
+    with child_process(args) as proc, ros_node("sim_speed_probe") as node:
+        node.create_subscription(JointState, topics.JOINT_STATES, lambda m: stamps.append(stamp_of(m)), 100)
+        node.create_subscription(
+            Image, topics.CAMERA_IMAGE, lambda m: frames.append(stamp_of(m)), topics.QOS_IMAGE
+        )
+        if not spin_until(node, lambda: len(stamps) >= 20, timeout_s=90):
+            raise RuntimeError(f"sim_node published nothing:\n{proc.stdout.read()}")
+        first, first_frames = len(stamps), len(frames)
+        end = time.monotonic() + window_s
+        spin_until(node, lambda: time.monotonic() > end, timeout_s=window_s + 5)
+    window = np.array(stamps[first:])
+    state_rate = (len(window) - 1) / (window[-1] - window[0])
+    images = np.array(frames[first_frames:])
+    image_rate = (len(images) - 1) / (images[-1] - images[0]) if len(images) > 1 else 0.0
+    return state_rate, image_rate
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--steps", type=int, default=400, help="steps per raw measurement")
+    parser.add_argument("--window-s", type=float, default=10.0, help="seconds of node output measured")
+    ns = parser.parse_args()
+    rows = []
+    for env_id, obs_mode in CASES:
+        env = env_rate(env_id, obs_mode, ns.steps)
+        loop = loop_rate(env_id, obs_mode, ns.steps)
+        node, images = node_rate(env_id, obs_mode, ns.window_s)
+        rows.append((env_id, obs_mode, env, loop, node, images, node / env))
+        print(f"{env_id} {obs_mode}: env {env:.0f}/s loop {loop:.0f}/s node {node:.0f}/s", file=sys.stderr)
+    print("| task | obs | env steps/s | loop ticks/s | node joint_states/s | node images/s | node / env |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for env_id, obs_mode, env, loop, node, images, ratio in rows:
+        img = f"{images:.0f}" if obs_mode == "rgb" else "-"
+        print(f"| {env_id} | {obs_mode} | {env:.0f} | {loop:.0f} | {node:.0f} | {img} | {ratio:.2f} |")
+
+
+if __name__ == "__main__":
+    main()
