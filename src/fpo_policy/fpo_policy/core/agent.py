@@ -20,6 +20,11 @@ class Agent(nn.Module):
         """Rollout action: obs (B, O) -> raw actions (B, A) and per-transition extras to store."""
         raise NotImplementedError
 
+    def rollout_extras(self, obs: Tensor, actions: Tensor) -> dict[str, Tensor]:
+        """The per-transition extras :meth:`act` stores, for raw actions (B, A) sampled elsewhere
+        (the trainer node's acting policies) from the current actor on obs (B, O)."""
+        raise NotImplementedError
+
     def act_deterministic(self, obs: Tensor) -> Tensor:
         """Evaluation action: obs (B, O) -> raw actions (B, A)."""
         raise NotImplementedError

@@ -71,11 +71,17 @@ class FlowAgent(Agent):
         """Sample a ~ flow(obs) from eps ~ N(0, I); draw the pairs and store their old losses."""
         cfg = self.cfg
         actions = sample_actions(self.actor, obs, self.act_dim, steps=cfg.sample_steps, solver=cfg.solver)
+        return actions, self.rollout_extras(obs, actions)
+
+    @torch.no_grad()
+    def rollout_extras(self, obs: Tensor, actions: Tensor) -> dict[str, Tensor]:
+        """Draw N (tau, eps) pairs per action and store the current per-sample CFM losses."""
+        cfg = self.cfg
         pairs = sample_pairs(
             obs.shape[0], cfg.n_pairs, self.act_dim, tau_min=cfg.tau_min, tau_max=cfg.tau_max
         )
         old = cfm_loss(self.actor, obs, actions, pairs.tau, pairs.eps, cfg.loss_form)
-        return actions, {"tau": pairs.tau, "eps": pairs.eps, "old_cfm_loss": old}
+        return {"tau": pairs.tau, "eps": pairs.eps, "old_cfm_loss": old}
 
     def act_deterministic(self, obs: Tensor) -> Tensor:
         cfg = self.cfg

@@ -38,7 +38,11 @@ class GaussianAgent(Agent):
     @torch.no_grad()
     def act(self, obs: Tensor) -> tuple[Tensor, dict[str, Tensor]]:
         actions = self.actor.sample(obs)
-        return actions, {"logprob": self.actor.log_prob(obs, actions)}
+        return actions, self.rollout_extras(obs, actions)
+
+    @torch.no_grad()
+    def rollout_extras(self, obs: Tensor, actions: Tensor) -> dict[str, Tensor]:
+        return {"logprob": self.actor.log_prob(obs, actions)}
 
     @torch.no_grad()
     def act_deterministic(self, obs: Tensor) -> Tensor:

@@ -25,6 +25,7 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from fpo_policy.core.agent import Agent
+from fpo_policy.core.assembly import Transitions
 from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from fpo_policy.core.config import AlgoConfig, TrainArgs
 from fpo_policy.core.normalization import RunningMeanStd
@@ -36,7 +37,7 @@ from fpo_policy.core.policy import (
     save_policy,
     split_prefix,
 )
-from fpo_policy.core.rollout import RolloutStorage
+from fpo_policy.core.rollout import Batch, RolloutStorage, compute_gae
 from fpo_policy.core.squash import ActionBounds
 from fpo_policy.core.update import make_agent, update
 
@@ -203,10 +204,19 @@ class TrainResult:
     episodic_returns: list[float]
 
 
-class Trainer:
-    """One training run; :meth:`run` trains until ``args.total_steps``."""
+class Learner:
+    """What a training run keeps besides its environments: agent, optimiser, observation and return
+    statistics, counters, checkpoints and metrics files. :class:`Trainer` adds vector envs to it;
+    the trainer node feeds it transitions assembled from ROS rollout chunks (:meth:`batch_from`)."""
 
-    def __init__(self, args: TrainArgs) -> None:
+    def __init__(
+        self,
+        args: TrainArgs,
+        obs_dim: int,
+        bounds: ActionBounds,
+        task: dict | None,
+        num_envs: int = 1,
+    ) -> None:
         self.args = args
         self.cfg: AlgoConfig = args.algo_config
         self.out = Path(args.out or f"runs/{args.algo}_{env_name(args.env).replace('/', '_')}_s{args.seed}")
@@ -214,19 +224,15 @@ class Trainer:
         self.run_name = args.run_name or self.out.name
         torch.set_num_threads(args.torch_threads)
         torch.manual_seed(args.seed)
-        self.envs = make_vector_env(args.env, args.num_envs)
-        self.eval_env = make_env(args.env)
-        self.task = task_of(self.eval_env)
-        single = self.envs.single_action_space
-        self.bounds = ActionBounds(single.low, single.high)
-        self.obs_dim = int(self.envs.single_observation_space.shape[0])
+        self.task = task
+        self.bounds = bounds
+        self.obs_dim = obs_dim
         self.act_dim = self.bounds.act_dim
         self.agent: Agent = make_agent(args.algo, self.cfg, self.obs_dim, self.act_dim)
         self.optimizer = torch.optim.Adam(self.agent.parameters(), lr=self.cfg.learning_rate, eps=1e-5)
         self.obs_rms = RunningMeanStd.zeros(self.obs_dim)
-        self.scaler = ReturnScaler(args.num_envs, self.cfg.gamma)
-        self.batch_size = self.cfg.num_steps * args.num_envs
-        self.num_updates = max(1, args.total_steps // self.batch_size)
+        self.scaler = ReturnScaler(num_envs, self.cfg.gamma)
+        self._source_scalers: dict[str, ReturnScaler] = {}
         self.global_step = 0
         self.updates = 0
         self.elapsed_s = 0.0
@@ -328,6 +334,130 @@ class Trainer:
         self.scaler.rms = RunningMeanStd(np.array(mean), np.array(var), count)
         self.global_step, self.updates, self.elapsed_s = s["global_step"], s["updates"], s["elapsed_s"]
 
+    def anneal_learning_rate(self, num_updates: int) -> None:
+        """Linear decay to 0 over ``num_updates`` updates (with ``anneal_lr``)."""
+        if self.cfg.anneal_lr:
+            frac = 1.0 - self.updates / num_updates
+            self.optimizer.param_groups[0]["lr"] = max(frac, 0.0) * self.cfg.learning_rate
+
+    def batch_from(self, tr: Transitions) -> Batch:
+        """An update batch from transitions assembled from rollout chunks (observations raw).
+
+        Observations are normalised with the current statistics (those of the policy that acted),
+        values, next values and the per-algorithm extras (FPO: fresh (tau, eps) pairs and their old
+        CFM losses) are taken by the current networks, rewards are scaled per source, and GAE runs
+        over the sources' trajectories laid end to end (``tr.dones`` cuts them apart).
+        """
+        obs = torch.as_tensor(self._normalize(tr.observations))
+        next_obs = torch.as_tensor(self._normalize(tr.next_observations))
+        actions = torch.as_tensor(tr.actions, dtype=torch.float32)
+        rewards = np.asarray(tr.rewards, dtype=np.float64)
+        if self.cfg.norm_reward:
+            rewards = rewards.copy()
+            for index, source in enumerate(tr.sources):
+                scaler = self._source_scalers.get(source)
+                if scaler is None:
+                    scaler = self._source_scalers[source] = ReturnScaler(1, self.cfg.gamma)
+                    scaler.rms = self.scaler.rms
+                for i in np.flatnonzero(tr.source_index == index):
+                    rewards[i] = scaler(rewards[i : i + 1], tr.dones[i : i + 1])[0]
+        with torch.no_grad():
+            values = self.agent.critic(obs)
+            next_values = self.agent.critic(next_obs)
+            extras = self.agent.rollout_extras(obs, actions)
+        advantages, returns = compute_gae(
+            torch.as_tensor(rewards, dtype=torch.float32)[:, None],
+            values[:, None],
+            next_values[:, None],
+            torch.as_tensor(tr.terminated, dtype=torch.float32)[:, None],
+            torch.as_tensor(tr.dones, dtype=torch.float32)[:, None],
+            self.cfg.gamma,
+            self.cfg.gae_lambda,
+        )
+        return Batch(obs, actions, values, advantages[:, 0], returns[:, 0], extras)
+
+    def _normalize(self, obs: np.ndarray) -> np.ndarray:
+        return self.obs_rms.normalize(obs) if self.cfg.norm_obs else np.asarray(obs, dtype=np.float32)
+
+    def _tensorboard(self):
+        if not self.args.tensorboard:
+            return None
+        from torch.utils.tensorboard import SummaryWriter
+
+        return SummaryWriter(str(self.out / "tb"))
+
+    def _open_csv(self, with_success: bool):
+        path = self.out / "metrics.csv"
+        columns = list(METRIC_COLUMNS)
+        if with_success:
+            columns[4:4] = ["success_rate"]
+            columns.insert(columns.index("eval_return") + 1, "eval_success_rate")
+        if self.args.resume and path.exists():
+            with open(path, newline="") as f:
+                header = next(csv.reader(f), None)
+            if header:
+                columns = header
+            f = open(path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
+            return f, csv.DictWriter(f, fieldnames=columns)
+        f = open(path, "w", newline="")  # noqa: SIM115 (kept open for the whole run)
+        w = csv.DictWriter(f, fieldnames=columns)
+        w.writeheader()
+        return f, w
+
+    def plot(self) -> Path:
+        """Write curve.png from metrics.csv: returns (training and zero-noise evaluation) and the
+        mean stored CFM loss (FPO)."""
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+
+        rows = read_metrics(self.out / "metrics.csv")
+        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
+        for key, label in (("episodic_return", "training episodes"), ("eval_return", "zero-noise eval")):
+            pts = [(r["global_step"], r[key]) for r in rows if r.get(key) is not None]
+            if pts:
+                axes[0].plot(*zip(*pts), label=label, marker="o" if key == "eval_return" else None)
+        axes[0].set_xlabel("env steps")
+        axes[0].set_ylabel("episodic return")
+        axes[0].set_title(f"{self.args.algo} on {self.args.env}")
+        if axes[0].lines:
+            axes[0].legend()
+        pts = [(r["global_step"], r["stored_cfm_loss"]) for r in rows if r.get("stored_cfm_loss") is not None]
+        if pts:
+            axes[1].plot(*zip(*pts))
+            axes[1].set_title("mean stored CFM loss")
+        else:
+            pts = [(r["global_step"], r["approx_kl"]) for r in rows if r.get("approx_kl") is not None]
+            axes[1].plot(*zip(*pts))
+            axes[1].set_title("approx KL")
+        axes[1].set_xlabel("env steps")
+        fig.tight_layout()
+        path = self.out / "curve.png"
+        fig.savefig(path, dpi=100)
+        plt.close(fig)
+        return path
+
+
+class Trainer(Learner):
+    """One training run on gymnasium vector envs; :meth:`run` trains until ``args.total_steps``."""
+
+    def __init__(self, args: TrainArgs) -> None:
+        torch.set_num_threads(args.torch_threads)
+        torch.manual_seed(args.seed)
+        self.envs = make_vector_env(args.env, args.num_envs)
+        self.eval_env = make_env(args.env)
+        single = self.envs.single_action_space
+        super().__init__(
+            args,
+            obs_dim=int(self.envs.single_observation_space.shape[0]),
+            bounds=ActionBounds(single.low, single.high),
+            task=task_of(self.eval_env),
+            num_envs=args.num_envs,
+        )
+        self.batch_size = self.cfg.num_steps * args.num_envs
+        self.num_updates = max(1, args.total_steps // self.batch_size)
+
     # --- training ------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
@@ -351,9 +481,7 @@ class Trainer:
         try:
             while self.global_step + self.batch_size <= args.total_steps:
                 t0 = time.perf_counter()
-                if cfg.anneal_lr:
-                    frac = 1.0 - self.updates / self.num_updates
-                    self.optimizer.param_groups[0]["lr"] = max(frac, 0.0) * cfg.learning_rate
+                self.anneal_learning_rate(self.num_updates)
                 finished, lengths, successes, saw_success = [], [], [], False
                 for step in range(cfg.num_steps):
                     if cfg.norm_obs:
@@ -462,70 +590,8 @@ class Trainer:
         self.plot()
         return TrainResult(self.out, self.global_step, self.updates, final_eval, self.returns)
 
-    def _normalize(self, obs: np.ndarray) -> np.ndarray:
-        return self.obs_rms.normalize(obs) if self.cfg.norm_obs else np.asarray(obs, dtype=np.float32)
-
     def _evaluate(self) -> EvalResult:
         return evaluate(self.policy(), self.args.env, self.args.eval_episodes, seed=10_000, env=self.eval_env)
-
-    def _tensorboard(self):
-        if not self.args.tensorboard:
-            return None
-        from torch.utils.tensorboard import SummaryWriter
-
-        return SummaryWriter(str(self.out / "tb"))
-
-    def _open_csv(self, with_success: bool):
-        path = self.out / "metrics.csv"
-        columns = list(METRIC_COLUMNS)
-        if with_success:
-            columns[4:4] = ["success_rate"]
-            columns.insert(columns.index("eval_return") + 1, "eval_success_rate")
-        if self.args.resume and path.exists():
-            with open(path, newline="") as f:
-                header = next(csv.reader(f), None)
-            if header:
-                columns = header
-            f = open(path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
-            return f, csv.DictWriter(f, fieldnames=columns)
-        f = open(path, "w", newline="")  # noqa: SIM115 (kept open for the whole run)
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        return f, w
-
-    def plot(self) -> Path:
-        """Write curve.png from metrics.csv: returns (training and zero-noise evaluation) and the
-        mean stored CFM loss (FPO)."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
-        rows = read_metrics(self.out / "metrics.csv")
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-        for key, label in (("episodic_return", "training episodes"), ("eval_return", "zero-noise eval")):
-            pts = [(r["global_step"], r[key]) for r in rows if r.get(key) is not None]
-            if pts:
-                axes[0].plot(*zip(*pts), label=label, marker="o" if key == "eval_return" else None)
-        axes[0].set_xlabel("env steps")
-        axes[0].set_ylabel("episodic return")
-        axes[0].set_title(f"{self.args.algo} on {self.args.env}")
-        if axes[0].lines:
-            axes[0].legend()
-        pts = [(r["global_step"], r["stored_cfm_loss"]) for r in rows if r.get("stored_cfm_loss") is not None]
-        if pts:
-            axes[1].plot(*zip(*pts))
-            axes[1].set_title("mean stored CFM loss")
-        else:
-            pts = [(r["global_step"], r["approx_kl"]) for r in rows if r.get("approx_kl") is not None]
-            axes[1].plot(*zip(*pts))
-            axes[1].set_title("approx KL")
-        axes[1].set_xlabel("env steps")
-        fig.tight_layout()
-        path = self.out / "curve.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return path
 
 
 def _fmt(v) -> str:
