@@ -197,7 +197,13 @@ class SO100Sim:
     # -- acting --------------------------------------------------------------------------------
     def reset(self, seed: int | list[int] | None = None, env_idx: np.ndarray | None = None) -> None:
         """Start new episodes (all, or the envs in ``env_idx``)."""
-        options = {} if env_idx is None else {"env_idx": np.asarray(env_idx)}
+        options = {}
+        if env_idx is not None:
+            import torch
+
+            options["env_idx"] = torch.as_tensor(
+                np.asarray(env_idx), dtype=torch.long, device=self._env.device
+            )
         self._obs, self._info = self._env.reset(seed=seed, options=options)
 
     def apply_targets(self, targets_rad) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

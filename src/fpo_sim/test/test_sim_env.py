@@ -170,3 +170,29 @@ def test_backend_choice():
     else:
         with pytest.raises(ValueError, match="no CUDA device"):
             choose_backend(4)
+
+
+def test_vector_env_on_the_gpu_autoresets():
+    """ManiSkill's GPU simulation behind SO100VectorEnv: shapes, dtypes and same-step autoreset."""
+    torch = pytest.importorskip("torch")
+    if not torch.cuda.is_available():
+        pytest.skip("physx_cuda needs an NVIDIA GPU; this machine has none")
+    from fpo_sim.sim_env import SO100VectorEnv
+
+    envs = SO100VectorEnv("SO100Reach-v1", num_envs=16)
+    try:
+        assert envs.sim.sim_backend == "physx_cuda"
+        obs, _ = envs.reset(seed=0)
+        assert obs.shape == (16, tasks.REACH.obs_dim)
+        assert obs.dtype == np.float32
+        goals = envs.sim.goal.copy()
+        for _ in range(tasks.REACH.episode_steps):
+            obs, reward, terminated, truncated, info = envs.step(envs.action_space.sample())
+            assert reward.shape == (16,)
+            assert not terminated.any()
+        assert truncated.all()
+        assert info["_final_obs"].all()
+        assert not np.allclose(envs.sim.goal, goals), "no new goals after the autoreset"
+        np.testing.assert_allclose(obs, envs.sim.observation())
+    finally:
+        envs.close()
