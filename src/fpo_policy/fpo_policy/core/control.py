@@ -12,7 +12,10 @@ and the newest task goal, and calls :meth:`ControlLoop.tick` from a fixed-rate t
 5. filters the targets through the safety filter, which decides what, if anything, is sent.
 
 A policy output of the wrong shape or holding NaN/Inf reaches the filter as it is, which rejects
-and counts it. :class:`TickStats` keeps the timing figures the node reports.
+and counts it. When a command comes from the policy, the tick also returns the observation and the
+unsquashed sample it was made from (:class:`PolicySample`): a node acting for training publishes
+them, so the trainer scores exactly what was drawn. :class:`TickStats` keeps the timing figures
+the node reports.
 """
 
 from __future__ import annotations
@@ -68,6 +71,10 @@ class NodeConfig:
     """Rate of policy_status and /diagnostics (Hz)."""
     torch_threads: int = bounded(1, 1, 64)
     """torch intra-op threads; one is fastest for the small networks here and leaves cores free."""
+    publish_actions: bool = False
+    """Acting for training: publish fpo_msgs/PolicyAction (observation and unsquashed sample) on
+    policy/action with each command, act once per new joint state (after its task/state) and stamp
+    each command and action with that joint state's stamp, so a lockstep sim pairs them."""
 
     def __post_init__(self) -> None:
         check_ranges(self)
@@ -269,10 +276,25 @@ class ReloadCounters:
 
 
 @dataclass(frozen=True)
+class PolicySample:
+    """What the policy drew this tick, for a trainer: it scores ``raw_action`` on ``observation``."""
+
+    policy_id: str
+    policy_version: int
+    observation: np.ndarray
+    """(O,) float32, the observation the policy acted on (before normalisation)."""
+    raw_action: np.ndarray
+    """(A,) float32, the unsquashed sample the command was made from."""
+
+
+@dataclass(frozen=True)
 class TickResult:
     decision: SafetyDecision
     reloads: tuple[ReloadResult, ...] = ()
     """Loads that finished before this tick (swapped in when their ``loaded`` is set)."""
+    sample: PolicySample | None = None
+    """The policy's sample when this tick's command came from it (None when nothing was sent or
+    the filter held without asking the policy)."""
 
 
 @dataclass
@@ -290,6 +312,7 @@ class ControlLoop:
     """Task id the goal came with (TaskState.env_id); empty: not stated."""
     last_action: np.ndarray | None = None
     act_errors: int = 0
+    _sample: PolicySample | None = field(default=None, init=False, repr=False)
 
     def period_s(self) -> float:
         """Tick period: the configured rate, else the policy's task rate, else 20 Hz."""
@@ -335,7 +358,7 @@ class ControlLoop:
             return None, f"waiting for a task/state goal of length {loaded.task.goal_dim} (got {got})"
         obs = loaded.task.observation(q, self.safety.measured_velocity_rad_s, goal)
         try:
-            action = loaded.policy.act(
+            action, raw = loaded.policy.act_with_raw(
                 obs[None, :],
                 deterministic=self.config.deterministic,
                 solver=self.config.solver or None,
@@ -344,6 +367,7 @@ class ControlLoop:
         except (RuntimeError, ValueError) as err:
             self.act_errors += 1
             return None, f"policy failed to act: {err}"
+        self._sample = PolicySample(loaded.policy_id, loaded.version, obs, np.asarray(raw, np.float32)[0])
         action = np.asarray(action, dtype=np.float64)
         action = action[0] if action.ndim == 2 and action.shape[0] == 1 else action
         self.last_action = action
@@ -354,13 +378,15 @@ class ControlLoop:
     def tick(self, now_s: float) -> TickResult:
         """One control tick at ``now_s`` (monotonic s)."""
         reloads = tuple(self.swap_pending())
+        self._sample = None
         if self.safety.estopped or self.safety.state_age_s(now_s) > self.safety.config.stale_timeout_s:
             return TickResult(self.safety.tick(now_s, None), reloads)  # the filter holds: no inference
         target, why = self.target()
         decision = self.safety.tick(now_s, target)
         if target is None and decision.state == SafetyState.NO_POLICY:
             decision = replace(decision, reason=why)
-        return TickResult(decision, reloads)
+        sample = self._sample if decision.command is not None else None
+        return TickResult(decision, reloads, sample)
 
     @property
     def state(self) -> SafetyState:

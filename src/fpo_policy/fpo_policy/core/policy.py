@@ -180,13 +180,21 @@ class Policy:
         A single observation (obs_dim,) gives a single action (act_dim,). ``deterministic`` uses the
         zero-noise start (flow) or the mean (Gaussian); ``solver``/``steps`` override the stored defaults.
         """
+        return self.act_with_raw(obs, deterministic, solver, steps)[0]
+
+    def act_with_raw(
+        self, obs: np.ndarray, deterministic: bool = True, solver: str | None = None, steps: int | None = None
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`act`, also returning the raw pre-squash actions the env actions are squashed from
+        (what a trainer scores: the policy node publishes them when acting for training)."""
         obs = np.asarray(obs, dtype=np.float32)
         single = obs.ndim == 1
         batch = obs[None] if single else obs
         if batch.ndim != 2 or batch.shape[1] != self.metadata.obs_dim:
             raise ValueError(f"expected observations of shape (B, {self.metadata.obs_dim}), got {obs.shape}")
-        actions = self._bounds.to_env(self.raw_action(self.normalize(batch), deterministic, solver, steps))
-        return actions[0] if single else actions
+        raw = self.raw_action(self.normalize(batch), deterministic, solver, steps)
+        actions = self._bounds.to_env(raw)
+        return (actions[0], raw[0]) if single else (actions, raw)
 
 
 def policy_tensors(
