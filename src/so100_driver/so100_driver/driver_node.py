@@ -84,7 +84,7 @@ class DriverNode(Node):
         self.create_subscription(Float64MultiArray, topics.COMMANDS, self._on_commands, topics.QOS_COMMAND)
         self.create_subscription(Bool, topics.ESTOP, self._on_estop, topics.QOS_LATCHED)
         self.create_service(Trigger, topics.RESET_ESTOP_SERVICE, self._on_reset_estop)
-        self.create_service(SetBool, "~/protective_stop", self._on_protective_stop)
+        self.create_service(SetBool, topics.PROTECTIVE_STOP_SERVICE, self._on_protective_stop)
         self.create_timer(1.0 / self.config.publish_rate_hz, self._publish_joint_state)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         where = f"fake hardware on {self.driver.fake.path}" if self.driver.fake else self.config.port

@@ -30,6 +30,9 @@ COMMANDS = "commands"
 # service (std_srvs/Trigger) clears. False on the topic does not clear it.
 ESTOP = "estop"
 RESET_ESTOP_SERVICE = "~/reset_estop"
+# Protective stop of the real driver (std_srvs/SetBool): true holds the pose with torque on and
+# ignores commands; false releases (commands sent meanwhile are dropped).
+PROTECTIVE_STOP_SERVICE = "~/protective_stop"
 # Task state (fpo_msgs/TaskState) and its RViz marker (visualization_msgs/Marker).
 TASK_STATE = "task/state"
 TASK_MARKER = "task/marker"
@@ -38,6 +41,10 @@ TASK_MARKER = "task/marker"
 POLICY_STATUS = "policy_status"
 ROLLOUTS = "rollouts"
 POLICY_UPDATE = "policy_update"
+# Training: each action of a policy node acting for training (fpo_msgs/PolicyAction, QOS_COMMAND),
+# and the trainer's progress (fpo_msgs/TrainerStatus, QOS_STATUS).
+POLICY_ACTION = "policy/action"
+TRAINER_STATUS = "trainer_status"
 # diagnostic_msgs/DiagnosticArray: absolute, as every ROS diagnostics tool expects.
 DIAGNOSTICS = "/diagnostics"
 
