@@ -9,7 +9,14 @@ Topics (names and QoS: :mod:`so100_driver.topics`):
   subscribes ``joint_states`` (sensor_msgs/JointState), ``task/state`` (fpo_msgs/TaskState),
   ``estop`` (std_msgs/Bool, latched), ``policy_update`` (fpo_msgs/PolicyUpdate);
   publishes ``joint_trajectory`` (trajectory_msgs/JointTrajectory) and/or ``commands``
-  (std_msgs/Float64MultiArray), ``policy_status`` (fpo_msgs/PolicyStatus), ``/diagnostics``.
+  (std_msgs/Float64MultiArray), ``policy_status`` (fpo_msgs/PolicyStatus), ``/diagnostics``;
+  with ``publish_actions`` (acting for training) also ``policy/action`` (fpo_msgs/PolicyAction).
+
+Acting for training (``publish_actions:=true``, with a lockstep sim node, see
+:mod:`fpo_sim.core.rollouts`): a tick acts only when a joint state has arrived that it has not
+acted on and the task/state with the same stamp has arrived too; the command and the PolicyAction
+(the observation and the unsquashed sample behind the command) both carry that joint state's
+stamp. Ticks without such a state do nothing, so the timer runs fast (``control_rate_hz``).
 Services: ``~/reset_estop`` and ``~/reload`` (std_srvs/Trigger).
 Parameters: the fields of :class:`NodeConfig`, :class:`ControlConfig` and, prefixed ``safety.``,
 :class:`SafetyConfig`; ``checkpoint`` may be set at run time (it reloads).
@@ -31,7 +38,7 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 
-from fpo_msgs.msg import PolicyStatus, PolicyUpdate, TaskState
+from fpo_msgs.msg import PolicyAction, PolicyStatus, PolicyUpdate, TaskState
 from fpo_policy.core.control import ControlConfig, ControlLoop, NodeConfig, TickStats, load_for_control
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter, SafetyState
 from fpo_policy.parameters import declare_config
@@ -74,6 +81,12 @@ class PolicyNode(Node):
             if self.node_config.publish_commands
             else None
         )
+        self._action_pub = (
+            self.create_publisher(PolicyAction, topics.POLICY_ACTION, topics.QOS_COMMAND)
+            if self.node_config.publish_actions
+            else None
+        )
+        self._goal_stamp_ns = -1
         self._status_pub = self.create_publisher(PolicyStatus, topics.POLICY_STATUS, topics.QOS_STATUS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.QOS_STATUS)
 
@@ -153,19 +166,28 @@ class PolicyNode(Node):
 
     def _tick(self) -> None:
         start = time.monotonic()
+        if self._action_pub is not None and not self._answerable():
+            self.stats.record(start, time.monotonic() - start)
+            self._window.record(start, time.monotonic() - start)
+            return
+        stamp = None
         if self._joint_state is not None:
             msg, received = self._joint_state
             self._joint_state = None
+            stamp = msg.header.stamp
             self.loop.safety.observe(msg.name, msg.position, msg.velocity, stamp_s=received)
         if self._task_state is not None:
             self.loop.goal = np.asarray(self._task_state.goal, dtype=np.float64)
             self.loop.goal_env_id = self._task_state.env_id
+            self._goal_stamp_ns = _nanoseconds(self._task_state.header.stamp)
             self._task_state = None
 
         result = self.loop.tick(start)
         decision = result.decision
         if decision.command is not None:
-            self._publish_command(decision.command)
+            self._publish_command(decision.command, stamp if self._action_pub is not None else None)
+        if self._action_pub is not None and result.sample is not None:
+            self._publish_action(result.sample, stamp)
         self._reason = decision.reason
         work = time.monotonic() - start
         self.stats.record(start, work)
@@ -190,11 +212,27 @@ class PolicyNode(Node):
         self._timer = self.create_timer(period_s, self._tick)
         self.get_logger().info(f"control loop now at {1.0 / period_s:g} Hz")
 
-    def _publish_command(self, command: np.ndarray) -> None:
+    def _answerable(self) -> bool:
+        """Acting for training: a joint state not yet acted on, with its task/state (same stamp) in."""
+        if self._joint_state is None:
+            return False
+        pending = self._task_state
+        goal_stamp = _nanoseconds(pending.header.stamp) if pending is not None else self._goal_stamp_ns
+        return goal_stamp >= _nanoseconds(self._joint_state[0].header.stamp)
+
+    def _publish_action(self, sample, stamp) -> None:
+        msg = PolicyAction()
+        msg.header.stamp = stamp
+        msg.policy_id, msg.policy_version = sample.policy_id, sample.policy_version
+        msg.observation = sample.observation.astype(np.float32).tolist()
+        msg.action = sample.raw_action.astype(np.float32).tolist()
+        self._action_pub.publish(msg)
+
+    def _publish_command(self, command: np.ndarray, stamp=None) -> None:
         positions = [float(x) for x in command]
         if self._trajectory_pub is not None:
             msg = JointTrajectory()
-            msg.header.stamp = self.get_clock().now().to_msg()
+            msg.header.stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
             msg.joint_names = list(JOINT_NAMES)
             nanoseconds = int(self._period_s * 1e9)
             msg.points = [
@@ -279,6 +317,10 @@ class PolicyNode(Node):
                 )
             ],
         )
+
+
+def _nanoseconds(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def main(args=None) -> None:
