@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
+from diagnostic_msgs.msg import DiagnosticArray
 from rclpy.parameter import Parameter
 from rclpy.parameter_client import AsyncParameterClient
 from ros_testing import child_process, ros_node, spin_until
@@ -49,6 +50,8 @@ class Arm:
     commands: list[tuple[float, np.ndarray]] = field(default_factory=list)
     trajectories: list[tuple[float, np.ndarray]] = field(default_factory=list)
     statuses: list = field(default_factory=list)
+    diagnostics: list[dict[str, str]] = field(default_factory=list)
+    """Key-values of the policy node's /diagnostics statuses, as received."""
 
     def __post_init__(self) -> None:
         self._names = list(JOINT_NAMES)
@@ -70,7 +73,17 @@ class Arm:
         self.node.create_subscription(
             PolicyStatus, topics.POLICY_STATUS, self.statuses.append, topics.QOS_STATUS
         )
+        self.node.create_subscription(
+            DiagnosticArray, topics.DIAGNOSTICS, self._on_diagnostics, topics.QOS_STATUS
+        )
         self.node.create_timer(0.01, self._publish_joint_state)
+
+    def _on_diagnostics(self, msg: DiagnosticArray) -> None:
+        for status in msg.status:
+            if status.name.endswith("policy_node: policy"):
+                self.diagnostics.append(
+                    {"message": status.message, **{kv.key: kv.value for kv in status.values}}
+                )
 
     def _publish_joint_state(self) -> None:
         if self.publishing:

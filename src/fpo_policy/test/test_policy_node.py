@@ -130,6 +130,17 @@ def test_reload_of_good_and_bad_checkpoints_keeps_commanding(tmp_path):
         update_pub.publish(PolicyUpdate(policy_id="test", version=2, checkpoint_path=str(v2), sha256=sha))
         status = arm.status_where(lambda s: s.reloads_ok == 1)
         assert (status.policy_version, status.checkpoint_sha256) == (2, sha)
+        assert arm.spin_until(lambda: any(d["checkpoint_sha256"] == sha for d in arm.diagnostics))
+        diagnostics = next(d for d in arm.diagnostics if d["checkpoint_sha256"] == sha)
+        assert diagnostics["policy_version"] == "2"
+        assert "does not match the announced" in diagnostics["last_reload_error"]
+        assert {
+            "tick_period_p99_s",
+            "inference_time_p99_s",
+            "overruns",
+            "missed_ticks",
+            "clamped_step",
+        } <= set(diagnostics)
 
         # ~/reload of a corrupt file: refused, v2 stays, commands keep coming.
         arm.set_parameters("policy_node", checkpoint=str(bad))  # setting it reloads too
