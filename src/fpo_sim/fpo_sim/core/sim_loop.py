@@ -43,6 +43,16 @@ class SimNodeConfig:
     camera_frame_id: str = _f("camera", "frame_id of camera images and camera_info")
     diagnostics_period_s: float = _f(1.0, "Period of /diagnostics, s", 0.05, 60.0)
     warn_throttle_s: float = _f(2.0, "Least time between two warnings about rejected commands, s", 0.0, 600.0)
+    publish_rollouts: bool = _f(
+        False,
+        "Training: run in lockstep as fast as the acting policy answers (each state waits for its stamped "
+        "command and policy/action, then one step) and publish fpo_msgs/RolloutChunk on rollouts",
+    )
+    rollout_chunk_steps: int = _f(64, "Training: transitions per RolloutChunk", 1, 100000)
+    lockstep_timeout_s: float = _f(
+        1.0, "Training: wait this long for a state's answer, then step holding the last target", 0.01, 60.0
+    )
+    lockstep_poll_s: float = _f(0.001, "Training: period of the lockstep timer, s", 0.0001, 0.1)
 
     def __post_init__(self) -> None:
         for f in fields(self):
@@ -189,22 +199,29 @@ class SimLoop:
         truncated = self._step >= self.spec.episode_steps
         ended = bool(terminated[0]) or truncated
         self._pending_reset = ended and self.config.auto_reset
+        result = self._result(float(reward[0]), bool(success[0]), bool(terminated[0]), truncated)
+        self.stats.record(start, self._clock() - start)
+        return result
+
+    def state(self) -> StepResult:
+        """The current state without stepping (reward 0, no episode end), e.g. right after a reset."""
+        return self._result(0.0, bool(self.sim.success[0]), False, False)
+
+    def _result(self, reward: float, success: bool, terminated: bool, truncated: bool) -> StepResult:
         images = self.sim.images()
-        result = StepResult(
+        return StepResult(
             joint_positions_rad=self.sim.joint_positions[0],
             joint_velocities_rad_s=self.sim.joint_velocities[0],
             goal=self.sim.goal[0],
             observation=self.sim.observation()[0],
-            reward=float(reward[0]),
-            success=bool(success[0]),
-            terminated=bool(terminated[0]),
+            reward=reward,
+            success=success,
+            terminated=terminated,
             truncated=truncated,
             episode=self.episode,
             step=self._step,
             image=None if images is None else images[0],
         )
-        self.stats.record(start, self._clock() - start)
-        return result
 
     def diagnostics(self) -> dict[str, str]:
         """Key/value pairs for /diagnostics."""
