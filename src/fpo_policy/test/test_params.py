@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from pathlib import Path
 
 import pytest
 
@@ -52,3 +53,18 @@ def test_check_ranges_names_the_field(values, message):
 
 def test_field_docs_reads_the_docstrings_under_fields():
     assert field_docs(_Example) == {"rate_hz": "Some rate.", "count": "Some count."}
+
+
+def test_the_yaml_sets_only_declared_parameters_within_their_ranges():
+    """config/policy_node.yaml: every key is a parameter of the node, every value a valid config."""
+    yaml = pytest.importorskip("yaml")
+    path = Path(__file__).resolve().parents[1] / "config" / "policy_node.yaml"
+    values = yaml.safe_load(path.read_text())["/**"]["ros__parameters"]
+    safety = values.pop("safety")
+    assert set(safety) <= {f.name for f in fields(SafetyConfig)}
+    SafetyConfig(**safety)
+    node_fields = {f.name for f in fields(NodeConfig)}
+    control_fields = {f.name for f in fields(ControlConfig)}
+    assert set(values) <= node_fields | control_fields
+    NodeConfig(**{k: v for k, v in values.items() if k in node_fields})
+    ControlConfig(**{k: v for k, v in values.items() if k in control_fields})

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -18,6 +20,7 @@ from std_srvs.srv import Trigger
 from fpo_msgs.msg import PolicyStatus, PolicyUpdate
 from fpo_policy.core import load_policy
 from fpo_policy.core.safety import SafetyConfig
+from fpo_sim.core import tasks
 from so100_driver import topics
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
@@ -150,3 +153,25 @@ def test_reload_of_good_and_bad_checkpoints_keeps_commanding(tmp_path):
         assert (status.policy_version, status.safety_state) == (2, PolicyStatus.SAFETY_ACTIVE)
         t = time.monotonic()
         assert arm.spin_until(lambda: len(arm.commands_after(t)) >= 10)
+
+
+def test_the_rate_follows_the_task_and_changes_with_a_reload(tmp_path):
+    """With the shipped YAML (control_rate_hz 0), the node ticks at the checkpoint task's rate."""
+    slow = write_policy(tmp_path / "slow.safetensors", version=1)  # reach: 20 Hz
+    fast = write_policy(
+        tmp_path / "fast.safetensors", task=replace(tasks.REACH, control_rate_hz=40.0), version=2
+    )
+    yaml = Path(__file__).resolve().parents[1] / "config" / "policy_node.yaml"
+    args = policy_node_args(str(slow), "status_rate_hz:=10.0", "publish_commands:=true")
+    args[args.index("--ros-args") + 1 : args.index("--ros-args") + 1] = ["--params-file", str(yaml)]
+    with policy_node_and_arm(args) as arm:
+        arm.publish_goal()
+        status = arm.status_where(in_state(PolicyStatus.SAFETY_ACTIVE))
+        assert status.control_rate_hz == pytest.approx(20.0)
+        arm.set_parameters("policy_node", checkpoint=str(fast))
+        status = arm.status_where(lambda s: s.policy_version == 2)
+        assert status.control_rate_hz == pytest.approx(40.0)
+        start = time.monotonic()
+        assert arm.spin_until(lambda: len(arm.commands_after(start)) >= 60)
+        times = np.array([t for t, _ in arm.commands if t > start])
+        assert (len(times) - 1) / (times[-1] - times[0]) == pytest.approx(40.0, rel=0.15)
