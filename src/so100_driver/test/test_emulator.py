@@ -31,6 +31,17 @@ def test_ping_read_write_and_unknown_ids():
     assert bus.servo(2).get("Model_Number") == 777
 
 
+def test_reg_write_waits_for_action():
+    bus = BusEmulator()
+    goal = p.CONTROL_TABLE["Goal_Position"].encode(1234)
+    assert _one(bus, p.instruction_packet(1, p.Instruction.REG_WRITE, bytes([42]) + goal))[0].servo_id == 1
+    _one(bus, p.instruction_packet(2, p.Instruction.REG_WRITE, bytes([42]) + goal))
+    assert bus.servo(1).get("Goal_Position") == 2048
+    assert _one(bus, p.instruction_packet(p.BROADCAST_ID, p.Instruction.ACTION)) == []
+    assert bus.servo(1).get("Goal_Position") == bus.servo(2).get("Goal_Position") == 1234
+    assert bus.servo(1).registered is None
+
+
 def test_sync_read_answers_in_the_listed_order_and_skips_missing_servos():
     bus = BusEmulator(servo_ids=[1, 2, 3])
     replies = _one(bus, p.sync_read(56, 4, [3, 7, 1]))

@@ -17,6 +17,7 @@ Each servo has a register file laid out like the real control table
 - **Errors**: the status error byte carries overload (injected, and the servo cuts its torque,
   as the real one does, until Torque_Enable is written 1 again), overheat (temperature above
   Max_Temperature_Limit) and voltage (outside 4.5..14 V) bits.
+- **REG_WRITE** is held until an ACTION (broadcast or to the servo) applies it.
 - **EEPROM writes** take effect at once whatever ``Lock`` says: persistence across power cycles is
   not modelled.
 
@@ -89,6 +90,8 @@ class EmulatedServo:
     ambient_c: float = 25.0
     temperature_c: float = 25.0
     overload: bool = False
+    # A REG_WRITE waiting for ACTION: (address, data).
+    registered: tuple[int, bytes] | None = None
     regs: bytearray = field(default_factory=lambda: bytearray(_FILE_SIZE))
 
     def __post_init__(self) -> None:
@@ -278,10 +281,21 @@ class BusEmulator:
             return [self._status(s) for s in targets]
         if instr == p.Instruction.READ and len(params) == 2 and not broadcast:
             return [self._status(s, s.read(params[0], params[1])) for s in targets]
-        if instr in (p.Instruction.WRITE, p.Instruction.REG_WRITE) and len(params) >= 2:
+        if instr == p.Instruction.WRITE and len(params) >= 2:
             for servo in targets:
                 servo.write(params[0], params[1:])
                 servo.step(0.0)
+            return [] if broadcast else [self._status(s) for s in targets]
+        if instr == p.Instruction.REG_WRITE and len(params) >= 2:
+            for servo in targets:
+                servo.registered = (params[0], params[1:])  # applied by the next ACTION
+            return [] if broadcast else [self._status(s) for s in targets]
+        if instr == p.Instruction.ACTION:
+            for servo in targets:
+                if servo.registered is not None:
+                    servo.write(*servo.registered)
+                    servo.registered = None
+                    servo.step(0.0)
             return [] if broadcast else [self._status(s) for s in targets]
         if instr == p.Instruction.SYNC_READ and broadcast and len(params) >= 3:
             address, length = params[0], params[1]
@@ -298,7 +312,7 @@ class BusEmulator:
                     servo.write(address, body[k + 1 : k + 1 + length])
                     servo.step(0.0)
             return []
-        if instr in (p.Instruction.ACTION, p.Instruction.RESET):
+        if instr == p.Instruction.RESET:
             return [] if broadcast else [self._status(s) for s in targets]
         return []
 
