@@ -337,7 +337,10 @@ def main(argv: list[str] | None = None) -> int:
             print("Move every joint (except wrist_roll) through its whole range, then press Enter.")
 
             def record_until() -> bool:
-                return bool(select.select([sys.stdin], [], [], 0)[0]) and bool(sys.stdin.readline() or True)
+                pressed = bool(select.select([sys.stdin], [], [], 0)[0])
+                if pressed:
+                    sys.stdin.readline()
+                return pressed
 
         motors = record_calibration(bus, wait_for_middle, record_until)
         save_lerobot(output, motors)
