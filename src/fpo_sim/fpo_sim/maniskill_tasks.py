@@ -67,7 +67,7 @@ def sample_goals(rng: np.random.RandomState, start_tcp: np.ndarray, num_goals: i
             return goals[np.argmax(ok)].reshape(-1)
 
 
-@register_env("SO100ReachMS-v1", max_episode_steps=50)
+@register_env("SO100ReachMS-v1", max_episode_steps=100)
 class SO100ReachEnv(BaseEnv):
     """SO-100 reach: TCP to a sampled goal point (see the module docstring)."""
 
@@ -150,7 +150,7 @@ class SO100ReachEnv(BaseEnv):
         return self.compute_dense_reward(obs, action, info) / 2
 
 
-@register_env("SO100ReachTwoGoalsMS-v1", max_episode_steps=50)
+@register_env("SO100ReachTwoGoalsMS-v1", max_episode_steps=100)
 class SO100ReachTwoGoalsEnv(SO100ReachEnv):
     """SO-100 reach with two mirrored goals; reaching either counts (see the module docstring)."""
 

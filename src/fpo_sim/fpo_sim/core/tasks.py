@@ -178,7 +178,11 @@ def from_dict(d: dict) -> TaskSpec:
 
 # The registry: every task fpo_sim registers, by gymnasium id. goal_dim of the shipped ManiSkill
 # tasks depends on the observation mode; the adapter fills it in (see :func:`with_goal_dim`).
-REACH = TaskSpec("SO100Reach-v1", "reach", goal_dim=3, control_rate_hz=20.0, success_threshold_m=0.02)
+# Reach: 100 steps (5 s). The simulated arm realises about 40% of each commanded step per tick
+# (its PD drive lags), so a far goal takes 2-3 s; 50-step episodes left too little time to arrive.
+REACH = TaskSpec(
+    "SO100Reach-v1", "reach", goal_dim=3, control_rate_hz=20.0, episode_steps=100, success_threshold_m=0.02
+)
 REACH_TWO_GOALS = replace(REACH, env_id="SO100ReachTwoGoals-v1", goal_dim=6)
 PICK_CUBE = TaskSpec(
     "fpo_sim/PickCubeSO100-v1", "joints_goal", goal_dim=0, control_rate_hz=20.0, episode_steps=50
