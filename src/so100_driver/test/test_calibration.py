@@ -184,3 +184,58 @@ def test_any_finite_goal_maps_inside_the_calibrated_range(q):
 def test_non_finite_goals_are_refused(calibration):
     with pytest.raises(ValueError, match="finite"):
         calibration.rad_to_ticks([0, 0, np.inf, 0, 0, 0])
+
+
+def test_so100_calibrate_interactive_session(tmp_path):
+    """The command as a user runs it: Enter at the middle pose, sweep the joints, Enter to finish."""
+    import subprocess
+    import sys
+    import time
+
+    from ros_testing import python_env
+
+    emulator = BusEmulator()
+    out = tmp_path / "my_so100.json"
+    gripper = emulator.servo(6)
+
+    def wait_for(predicate):
+        deadline = time.monotonic() + 30
+        while not predicate():
+            assert time.monotonic() < deadline, proc.stdout
+            assert proc.poll() is None
+            time.sleep(0.02)
+
+    def press_enter():
+        proc.stdin.write("\n")
+        proc.stdin.flush()
+
+    with PtyServer(emulator) as server:
+        args = ["-m", "so100_driver.core.calibration", "--port", server.path, "--output", str(out)]
+        proc = subprocess.Popen(
+            [sys.executable, *args],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=python_env(),
+        )
+        try:
+            # Unlocked, homing and limits cleared (servo 6 comes last): the middle-pose prompt is up.
+            wait_for(lambda: gripper.get("Lock") == 0 and gripper.get("Max_Position_Limit") == 4095)
+            press_enter()
+            wait_for(lambda: gripper.get("Homing_Offset") == 2048 - 2047)
+            for delta in (-400, 300):
+                with emulator.lock:
+                    for servo in emulator.servos.values():
+                        servo.move_by_hand(2048 + delta)
+                time.sleep(0.2)
+            press_enter()
+            output, _ = proc.communicate(timeout=30)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+    assert proc.returncode == 0, output
+    assert output.strip().endswith(str(out))
+    motors = cal.load_lerobot_motors(out)
+    assert motors["elbow_flex"] == cal.MotorCalibration(3, 0, 1, 2047 - 400, 2047 + 300)
+    assert motors["wrist_roll"] == cal.MotorCalibration(5, 0, 1, 0, 4095)
