@@ -7,6 +7,8 @@ import time
 import tty
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from so100_driver.core import protocol as p
 from so100_driver.core.bus import BusError, FeetechBus
@@ -145,3 +147,27 @@ def test_unplugged_port_raises_transport_error(tmp_path):
     transport.close()
     with pytest.raises(TransportError, match="cannot open"):
         transport.open()
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.binary(max_size=20), st.one_of(st.none(), st.integers(0, 4095)), st.binary(max_size=20))
+def test_arbitrary_reply_bytes_never_yield_a_value_that_was_not_sent(prefix, sent, suffix):
+    """Whatever the line carries, a read returns only a valid packet from the asked servo, or fails."""
+    reg = p.CONTROL_TABLE["Goal_Position"]
+    line = prefix + (p.status_packet(1, 0, reg.encode(sent)) if sent is not None else b"") + suffix
+    master, slave = pty.openpty()
+    tty.setraw(slave)
+    transport = SerialTransport(os.ttyname(slave))
+    transport.open()
+    bus = FeetechBus(transport, timeout_s=0.005, retries=0)
+    try:
+        try:
+            value = _read_goal_answered_with(master, bus, line)
+        except BusError:
+            return
+        packets = p.PacketDecoder().feed(line)
+        assert any(q.servo_id == 1 and q.params == reg.encode(value) for q in packets)
+    finally:
+        transport.close()
+        os.close(master)
+        os.close(slave)
