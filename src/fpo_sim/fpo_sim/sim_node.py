@@ -12,13 +12,20 @@ and ``/diagnostics``. Accepts ``joint_trajectory`` (one point of absolute positi
 ``commands`` (Float64MultiArray, contract order); invalid commands are rejected with a throttled
 warning and counted in diagnostics. ``estop`` (std_msgs/Bool, True latches) blocks all commands
 until ``~/reset_estop``; ``~/reset`` starts a new episode (both std_srvs/Trigger).
+
+With ``publish_rollouts`` (training) the node runs in lockstep instead of real time: after each
+state it waits for the stamped answer (``joint_trajectory`` command and ``policy/action``,
+fpo_msgs/PolicyAction), steps once and records the transition; fpo_msgs/RolloutChunk goes out on
+``rollouts``. Pairing, timeouts and chunking: :mod:`fpo_sim.core.rollouts`.
 """
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from dataclasses import fields
 
+import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
@@ -31,9 +38,10 @@ from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker
 
-from fpo_msgs.msg import TaskState
+from fpo_msgs.msg import PolicyAction, RolloutChunk, TaskState
 from fpo_sim.core import images
 from fpo_sim.core.commands import CommandRejected
+from fpo_sim.core.rollouts import ActionSample, Chunk, Lockstep, RolloutRecorder
 from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig, StepResult
 from so100_driver import topics
 from so100_driver.core.joints import JOINT_NAMES
@@ -77,7 +85,18 @@ class SimNode(Node):
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, topics.RESET_ESTOP_SERVICE, self._on_reset_estop)
 
-        self.create_timer(1.0 / self.loop.rate_hz, self._tick)
+        self.lockstep: Lockstep | None = None
+        if self.config.publish_rollouts:
+            self.lockstep = Lockstep(self.config.lockstep_timeout_s)
+            self.recorder = RolloutRecorder(self.config.rollout_chunk_steps)
+            self.chunks_published = 0
+            self.observation_mismatches = 0
+            self._published_obs = None
+            self.rollout_pub = self.create_publisher(RolloutChunk, topics.ROLLOUTS, topics.QOS_ROLLOUTS)
+            self.create_subscription(PolicyAction, topics.POLICY_ACTION, self._store, topics.QOS_COMMAND)
+            self.create_timer(self.config.lockstep_poll_s, self._tick_lockstep)
+        else:
+            self.create_timer(1.0 / self.loop.rate_hz, self._tick)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
         self.get_logger().info(
             f"{self.loop.spec.env_id} at {self.loop.rate_hz:g} Hz, obs_mode={self.config.obs_mode}"
@@ -108,6 +127,9 @@ class SimNode(Node):
     def _on_reset(self, request, response):
         response.success = True
         response.message = f"episode {self.loop.reset()} started"
+        if self.lockstep is not None:  # the state being answered is gone: publish the new one
+            self.lockstep.abandon()
+            self.recorder.cut()
         return response
 
     def _on_reset_estop(self, request, response):
@@ -125,6 +147,103 @@ class SimNode(Node):
         self._publish_task(result, stamp)
         if result.image is not None and self.image_pub is not None:
             self._publish_camera(result, stamp)
+
+    # -- lockstep (publish_rollouts) --------------------------------------------------------------
+    def _tick_lockstep(self) -> None:
+        lock = self.lockstep
+        if lock.stamp_ns is None:  # nothing to answer yet (start, or after ~/reset)
+            self._publish_lockstep_state(self.loop.state())
+            return
+        self._drain_lockstep_inbox()
+        answer = lock.poll(time.monotonic())
+        if answer is None:
+            return
+        applied = False
+        if answer.command is not None:
+            try:
+                self.loop.command_trajectory(answer.command.joint_names, answer.command.points)
+                applied = True
+            except CommandRejected as e:
+                self.get_logger().warning(
+                    f"command rejected ({e.reason}): {e}", throttle_duration_sec=self.config.warn_throttle_s
+                )
+        result = self.loop.tick()
+        if applied and answer.sample is not None:
+            if not np.allclose(answer.sample.observation, self._published_obs, atol=1e-5):
+                self.observation_mismatches += 1
+            chunks = self.recorder.record(
+                answer.sample,
+                result.reward,
+                result.terminated,
+                result.truncated,
+                result.observation,
+                result.success,
+            )
+            for chunk in chunks:
+                self._publish_chunk(chunk)
+        else:
+            self.recorder.cut()
+        if (result.terminated or result.truncated) and self.config.auto_reset:
+            self._publish_task(result, self.get_clock().now().to_msg())  # the episode's last step
+            self.loop.reset()
+            result = self.loop.state()
+        self._publish_lockstep_state(result)
+
+    def _publish_lockstep_state(self, result: StepResult) -> None:
+        """Publish a state (task/state first: the acting policy waits for both) and wait for its answer."""
+        now = self.get_clock().now()
+        stamp = now.to_msg()
+        self._publish_task(result, stamp)
+        self._publish_joint_state(result, stamp)
+        if result.image is not None and self.image_pub is not None:
+            self._publish_camera(result, stamp)
+        self._published_obs = result.observation
+        self.lockstep.published(now.nanoseconds, time.monotonic())
+
+    def _drain_lockstep_inbox(self) -> None:
+        while self._inbox:
+            msg = self._inbox.popleft()
+            if isinstance(msg, Bool):
+                if msg.data:
+                    if not self.loop.estop_latched:
+                        self.get_logger().warning("e-stop latched: commands refused until ~/reset_estop")
+                    self.loop.engage_estop()
+            elif isinstance(msg, JointTrajectory):
+                self.lockstep.offer_command(_nanoseconds(msg.header.stamp), msg)
+            elif isinstance(msg, PolicyAction):
+                self.lockstep.offer_sample(
+                    ActionSample(
+                        _nanoseconds(msg.header.stamp),
+                        msg.policy_id,
+                        msg.policy_version,
+                        np.asarray(msg.observation, dtype=np.float32),
+                        np.asarray(msg.action, dtype=np.float32),
+                    )
+                )
+            else:
+                self.get_logger().warning(
+                    "lockstep: commands on `commands` carry no stamp; use joint_trajectory",
+                    throttle_duration_sec=self.config.warn_throttle_s,
+                )
+
+    def _publish_chunk(self, chunk: Chunk) -> None:
+        msg = RolloutChunk()
+        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.source_id = self.get_fully_qualified_name()
+        msg.sequence = chunk.sequence
+        msg.policy_id, msg.policy_version = chunk.policy_id, chunk.policy_version
+        msg.env_id = self.loop.spec.env_id
+        msg.num_steps = chunk.num_steps
+        msg.obs_dim, msg.act_dim = chunk.observations.shape[1], chunk.actions.shape[1]
+        msg.observations = chunk.observations.reshape(-1).tolist()
+        msg.actions = chunk.actions.reshape(-1).tolist()
+        msg.rewards = chunk.rewards.tolist()
+        msg.terminated = chunk.terminated.tolist()
+        msg.truncated = chunk.truncated.tolist()
+        msg.next_observations = chunk.next_observations.reshape(-1).tolist()
+        msg.success = chunk.success.tolist()
+        self.rollout_pub.publish(msg)
+        self.chunks_published += 1
 
     def _publish_joint_state(self, result: StepResult, stamp) -> None:
         msg = JointState()
@@ -186,11 +305,24 @@ class SimNode(Node):
             status.level, status.message = DiagnosticStatus.WARN, "e-stop latched"
         else:
             status.level, status.message = DiagnosticStatus.OK, "running"
-        status.values = [KeyValue(key=k, value=v) for k, v in self.loop.diagnostics().items()]
+        values = self.loop.diagnostics()
+        if self.lockstep is not None:
+            values.update({k: str(v) for k, v in self.lockstep.counters().items()})
+            values.update(
+                rollout_transitions=str(self.recorder.transitions),
+                rollout_cuts=str(self.recorder.cuts),
+                rollout_chunks=str(self.chunks_published),
+                rollout_observation_mismatches=str(self.observation_mismatches),
+            )
+        status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray()
         msg.header.stamp = self.get_clock().now().to_msg()
         msg.status = [status]
         self.diag_pub.publish(msg)
+
+
+def _nanoseconds(stamp) -> int:
+    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def main(args=None) -> None:

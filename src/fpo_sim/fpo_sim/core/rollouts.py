@@ -248,6 +248,10 @@ class Lockstep:
         self._sample = sample
         return True
 
+    def abandon(self) -> None:
+        """Stop waiting without counting anything (the state was superseded, e.g. by a reset)."""
+        self.stamp_ns, self._command, self._sample = None, None, None
+
     def poll(self, now_s: float) -> Answer | None:
         """The answer once complete, or whatever arrived once ``timeout_s`` has passed; else None.
 
