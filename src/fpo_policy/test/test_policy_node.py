@@ -100,8 +100,9 @@ def test_a_bad_checkpoint_at_start_leaves_the_node_safe_until_a_good_one(tmp_pat
     good = write_policy(tmp_path / "good.safetensors", version=5)
     with policy_node_and_arm(policy_node_args(str(bad_path), *FAST)) as arm:
         arm.publish_goal()
-        status = arm.status_where(lambda s: s.ticks > 20)
-        assert status is not None
+        first = arm.status_where(in_state(PolicyStatus.SAFETY_NO_POLICY))  # joint states arrived
+        assert first is not None
+        status = arm.status_where(lambda s: s.ticks > first.ticks + 20)
         assert status.safety_state == PolicyStatus.SAFETY_NO_POLICY
         assert (status.reloads_failed, status.commands_sent, status.policy_id) == (1, 0, "")
         assert arm.commands == []
