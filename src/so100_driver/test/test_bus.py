@@ -57,7 +57,8 @@ def test_missing_servo_fails_within_the_retry_budget(served):
     start = time.monotonic()
     with pytest.raises(BusError, match=r"no reply from \[7\] after 2 attempt"):
         bus.read_position_velocity([1, 7])
-    assert time.monotonic() - start < 2 * (0.02 + 0.001) + 0.05
+    # Two attempts of 20 ms each (+ wire time); the slack is for a busy machine, far below a stall.
+    assert time.monotonic() - start < 2 * (0.02 + 0.001) + 0.2
     assert (bus.stats.missing, bus.stats.retries, bus.stats.failed_transactions) == (2, 1, 1)
 
 
