@@ -77,6 +77,7 @@ def assert_safe(decision, measured):
     assert np.all((cmd[inside] >= LO[inside]) & (cmd[inside] <= HI[inside]))
 
 
+@pytest.mark.slow
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=st.lists(
@@ -116,6 +117,7 @@ def test_any_input_sequence_gives_a_safe_command_or_none(events):
             assert_safe(decision, measured)
 
 
+@pytest.mark.slow
 @settings(max_examples=2000, deadline=None)
 @given(state=joint_states(), target=policy_targets(), ticks=st.integers(0, 60))
 def test_after_a_ramp_any_target_is_safe(state, target, ticks):
