@@ -78,7 +78,7 @@ def assert_safe(decision, measured):
 
 
 @pytest.mark.slow
-@settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=800, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     events=st.lists(
         st.tuples(
@@ -118,8 +118,8 @@ def test_any_input_sequence_gives_a_safe_command_or_none(events):
 
 
 @pytest.mark.slow
-@settings(max_examples=2000, deadline=None)
-@given(state=joint_states(), target=policy_targets(), ticks=st.integers(0, 60))
+@settings(max_examples=1000, deadline=None)
+@given(state=joint_states(), target=policy_targets(), ticks=st.integers(0, 35))
 def test_after_a_ramp_any_target_is_safe(state, target, ticks):
     """The same invariant at full step (after the smooth start), on one measured pose."""
     f = SafetyFilter(CONFIG)
