@@ -29,6 +29,7 @@ setup(
             "fpo-train = fpo_policy.cli:train_main",
             "fpo-eval = fpo_policy.cli:eval_main",
             "policy_node = fpo_policy.policy_node:main",
+            "trainer_node = fpo_policy.trainer_node:main",
         ]
     },
 )

@@ -172,18 +172,30 @@ def real_loop(args: BringupArgs) -> list[NodeSpec]:
     return [driver, _policy_node(args)]
 
 
+ACTING_RATE_HZ = 500.0
+"""Timer rate of an acting policy node in training. It acts once per new joint state, so this only
+bounds how soon it answers the lockstep sim (a tick without a new state does nothing)."""
+
+
 def train_loop(args: BringupArgs) -> list[NodeSpec]:
     """Training over ROS: ``num_sims`` sim nodes, each with its acting policy node in namespace
     ``sim<i>``, and one trainer. Rollouts and policy updates are remapped to absolute names so the
-    single trainer hears every sim and every acting policy hears the trainer."""
+    single trainer hears every sim and every acting policy hears the trainer.
+
+    Each sim runs in lockstep (``publish_rollouts``) with its policy node, which samples from the
+    flow (``deterministic:=false``) and reports each sample (``publish_actions``). The policy nodes
+    load no checkpoint of their own: they run what the trainer announces, starting with the
+    trainer's start policy (``checkpoint``, or a fresh one)."""
     shared = (("rollouts", "/rollouts"), ("policy_update", "/policy_update"))
     nodes: list[NodeSpec] = []
+    acting = {"deterministic": False, "publish_actions": True, "control_rate_hz": ACTING_RATE_HZ}
     for i in range(args.num_sims):
         sim = _sim_node(args, publish_rollouts=True)
-        policy = _policy_node(args, deterministic=False)
+        policy = NodeSpec("fpo_policy", "policy_node", "policy_node", (POLICY_CONFIG,), acting)
         for spec in (sim, policy):
             nodes.append(replace(spec, namespace=f"sim{i}", remappings=spec.remappings + shared))
-    nodes.append(NodeSpec("fpo_policy", "trainer_node", "trainer_node", (TRAINER_CONFIG,)))
+    start: dict[str, object] = {"checkpoint": args.checkpoint} if args.checkpoint else {}
+    nodes.append(NodeSpec("fpo_policy", "trainer_node", "trainer_node", (TRAINER_CONFIG,), start))
     return nodes
 
 
