@@ -7,4 +7,6 @@ from fpo_policy.launch_support import generate
 
 
 def generate_launch_description():
-    return generate("sim", ("checkpoint", "control_rate_hz", "namespace", "rviz", "robot_state_publisher"))
+    return generate(
+        "sim", ("checkpoint", "control_rate_hz", "namespace", "rviz", "robot_state_publisher", "camera")
+    )

@@ -104,3 +104,76 @@ def test_launch_description_builds_where_launch_is_installed(path):
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     assert module.generate_launch_description().entities
+
+
+def _node_config_classes(executable: str) -> list[tuple[str, type]]:
+    """(parameter prefix, config dataclass) pairs each node declares its parameters from."""
+    if executable == "sim_node":
+        from fpo_sim.core.sim_loop import SimNodeConfig
+
+        return [("", SimNodeConfig)]
+    if executable == "driver_node":
+        from so100_driver.core.driver import DriverConfig
+
+        return [("", DriverConfig)]
+    if executable == "policy_node":
+        from fpo_policy.core.control import ControlConfig, NodeConfig
+        from fpo_policy.core.safety import SafetyConfig
+
+        return [("", NodeConfig), ("", ControlConfig), ("safety.", SafetyConfig)]
+    if executable == "trainer_node":
+        from fpo_policy.core.config import FpoConfig, PpoConfig
+        from fpo_policy.core.online import TrainerNodeConfig
+
+        return [("", TrainerNodeConfig), ("fpo.", FpoConfig), ("ppo.", PpoConfig)]
+    raise AssertionError(f"no parameter dataclasses known for {executable}")
+
+
+def _flatten(params: dict, prefix: str = "") -> dict[str, object]:
+    """Nested YAML parameter groups as ROS names them: ``safety: {a: 1}`` is ``safety.a``."""
+    flat: dict[str, object] = {}
+    for key, value in params.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+ALL_SPECS = {
+    (spec.executable, spec.params_files[0].relative_path): spec
+    for make in bringup.BRINGUPS.values()
+    for spec in make(bringup.BringupArgs(checkpoint="/tmp/x.safetensors"))
+}
+
+
+@pytest.mark.parametrize("spec", list(ALL_SPECS.values()), ids=lambda s: s.executable)
+def test_node_yaml_parses_into_the_nodes_parameter_dataclasses(spec):
+    """Every key of a node's YAML is a parameter the node declares, with a valid value; the bringup's
+    own overrides are too."""
+    import dataclasses
+
+    import yaml
+
+    (config,) = spec.params_files
+    source = ROOT / "src" / config.package / config.relative_path
+    document = yaml.safe_load(source.read_text())
+    assert list(document) == ["/**"], "one `/**` section, so namespaced and renamed nodes read it"
+    flat = _flatten(document["/**"]["ros__parameters"]) | {k: v for k, v in spec.parameters.items()}
+    for prefix, cls in _node_config_classes(spec.executable):
+        names = {f.name for f in dataclasses.fields(cls)}
+        picked = {
+            k[len(prefix) :]: v for k, v in flat.items() if k.startswith(prefix) and k[len(prefix) :] in names
+        }
+        cls(**picked)  # the dataclass validates types and ranges
+        for key in picked:
+            flat.pop(prefix + key)
+    assert not flat, f"{source.name}: parameters no node dataclass declares: {sorted(flat)}"
+
+
+@pytest.mark.parametrize("spec", list(ALL_SPECS.values()), ids=lambda s: s.executable)
+def test_every_executable_and_params_file_is_installed(spec):
+    pytest.importorskip("ament_index_python")
+    assert spec.executable_path().is_file()
+    for config in spec.params_files:
+        assert config.resolve().is_file()

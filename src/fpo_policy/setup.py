@@ -30,6 +30,7 @@ setup(
             "fpo-eval = fpo_policy.cli:eval_main",
             "policy_node = fpo_policy.policy_node:main",
             "trainer_node = fpo_policy.trainer_node:main",
+            "fpo-bringup = fpo_policy.bringup_runner:main",
         ]
     },
 )

@@ -93,6 +93,8 @@ class BringupArgs:
     """Real arm only: drive the built-in bus emulator instead of a serial port."""
     num_sims: int = 1
     """Training only: how many sim nodes produce rollouts."""
+    camera: bool = False
+    """Simulation only: render the sim camera and publish camera/image_raw (slower)."""
 
     @classmethod
     def from_strings(cls, values: dict[str, str]) -> BringupArgs:
@@ -132,11 +134,12 @@ ARG_DESCRIPTIONS: dict[str, str] = {
     "calibration_file": "LeRobot calibration JSON of the arm (real arm)",
     "fake_hardware": "Drive the built-in STS3215 bus emulator instead of a serial port",
     "num_sims": "Number of sim nodes producing rollouts (training)",
+    "camera": "Render the simulated camera and publish camera/image_raw (simulation)",
 }
 
 SIM_CONFIG = ConfigFile("fpo_sim", "config/sim_node.yaml")
 POLICY_CONFIG = ConfigFile("fpo_policy", "config/policy_node.yaml")
-DRIVER_CONFIG = ConfigFile("so100_driver", "config/driver_node.yaml")
+DRIVER_CONFIG = ConfigFile("so100_driver", "config/so100_driver.yaml")
 TRAINER_CONFIG = ConfigFile("fpo_policy", "config/trainer_node.yaml")
 URDF = ConfigFile("so100_driver", "description/urdf/so100.urdf")
 RVIZ_CONFIG = ConfigFile("fpo_policy", "config/so100.rviz")
@@ -160,7 +163,8 @@ def _sim_node(args: BringupArgs, name: str = "sim_node", **extra: object) -> Nod
 
 def sim_loop(args: BringupArgs) -> list[NodeSpec]:
     """The simulated arm driven by the policy: sim node + policy node."""
-    return [_sim_node(args), _policy_node(args)]
+    sim = _sim_node(args, obs_mode="rgb") if args.camera else _sim_node(args)
+    return [sim, _policy_node(args)]
 
 
 def real_loop(args: BringupArgs) -> list[NodeSpec]:
@@ -168,7 +172,7 @@ def real_loop(args: BringupArgs) -> list[NodeSpec]:
     parameters: dict[str, object] = {"fake_hardware": args.fake_hardware, "port": args.serial_port}
     if args.calibration_file:
         parameters["calibration_file"] = args.calibration_file
-    driver = NodeSpec("so100_driver", "driver_node", "driver_node", (DRIVER_CONFIG,), parameters)
+    driver = NodeSpec("so100_driver", "driver_node", "so100_driver", (DRIVER_CONFIG,), parameters)
     return [driver, _policy_node(args)]
 
 

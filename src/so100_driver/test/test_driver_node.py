@@ -28,7 +28,7 @@ def node_args(*params: str) -> list[str]:
 
 
 def test_the_yaml_holds_valid_driver_parameters():
-    params = yaml.safe_load(CONFIG_YAML.read_text())["so100_driver"]["ros__parameters"]
+    params = yaml.safe_load(CONFIG_YAML.read_text())["/**"]["ros__parameters"]
     DriverConfig(**params)
 
 

@@ -1,0 +1,227 @@
+"""`fpo-bringup`: run a bringup of :mod:`fpo_policy.bringup` as plain processes, without `launch`.
+
+For machines without a ROS 2 distro (no ``ros2 launch``): starts the same nodes, with the same
+parameter files, namespaces and remappings as the launch files, watches the run over ROS, and
+prints what happened. ``make run`` is ``fpo-bringup sim --episodes 10``.
+
+    fpo-bringup sim --episodes 10                 # sim node + policy node, shipped reach checkpoint
+    fpo-bringup real --fake-hardware --seconds 20 # driver on the bus emulator + policy node
+
+While it runs it counts episodes and successes from ``task/state``, measures the ``joint_states``
+and command rates, keeps the policy node's last ``policy_status``, and saves a strip of camera
+frames (when a camera is published) to the run folder.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+import numpy as np
+
+from fpo_policy.bringup import BRINGUPS, BringupArgs, NodeSpec
+
+
+@dataclass
+class RunStats:
+    """What the watcher saw. Times in seconds."""
+
+    episodes: int = 0
+    successes: int = 0
+    joint_state_stamps: list[float] = field(default_factory=list)
+    command_stamps: list[float] = field(default_factory=list)
+    episode_success: bool = False
+    last_status: object | None = None
+    frames: list[np.ndarray] = field(default_factory=list)
+
+    def rate_hz(self, stamps: list[float]) -> float:
+        return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else 0.0
+
+    def summary(self) -> dict[str, object]:
+        out: dict[str, object] = {
+            "episodes": self.episodes,
+            "successes": self.successes,
+            "success_rate": self.successes / self.episodes if self.episodes else None,
+            "joint_states_hz": round(self.rate_hz(self.joint_state_stamps), 2),
+            "commands_hz": round(self.rate_hz(self.command_stamps), 2),
+        }
+        if len(self.command_stamps) > 2:
+            periods = np.diff(self.command_stamps)
+            out["command_period_p50_ms"] = round(1000 * float(np.percentile(periods, 50)), 2)
+            out["command_period_p99_ms"] = round(1000 * float(np.percentile(periods, 99)), 2)
+        s = self.last_status
+        if s is not None:
+            out["policy"] = {
+                "policy_id": s.policy_id,
+                "version": s.policy_version,
+                "sha256": s.checkpoint_sha256[:12],
+                "safety_state": s.safety_state_text,
+                "tick_period_mean_ms": round(1000 * s.tick_period_mean_s, 3),
+                "tick_period_p99_ms": round(1000 * s.tick_period_p99_s, 3),
+                "inference_time_mean_ms": round(1000 * s.inference_time_mean_s, 3),
+                "inference_time_p99_ms": round(1000 * s.inference_time_p99_s, 3),
+                "ticks": s.ticks,
+                "overruns": s.overruns,
+                "commands_sent": s.commands_sent,
+                "clamped_position": s.clamped_position,
+                "clamped_step": s.clamped_step,
+            }
+        return out
+
+
+def start_processes(specs: list[NodeSpec], namespace: str, log_dir: Path) -> list[subprocess.Popen]:
+    """Start each node as a process with its launch-equivalent ``--ros-args``; logs to ``log_dir``."""
+    log_dir.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for spec in specs:
+        label = spec.full_namespace(namespace).strip("/").replace("/", "_")
+        cmd = [str(spec.executable_path()), *spec.ros_args(namespace)]
+        # The child keeps its own copy of the file descriptor; ours can close.
+        with open(log_dir / f"{label}_{spec.name}.log".lstrip("_"), "w") as log:
+            log.write(" ".join(cmd) + "\n")
+            log.flush()
+            procs.append(subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT))
+    return procs
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
+    """SIGINT each process (nodes shut down cleanly), then kill what is left after ``timeout_s``."""
+    for p in procs:
+        if p.poll() is None:
+            p.send_signal(signal.SIGINT)
+    deadline = time.monotonic() + timeout_s
+    for p in procs:
+        try:
+            p.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+def watch(
+    namespace: str, stats: RunStats, episodes: int, seconds: float, procs: list[subprocess.Popen]
+) -> str:
+    """Spin a watcher node until ``episodes`` episodes ended or ``seconds`` passed; return why it stopped."""
+    import rclpy
+    from sensor_msgs.msg import Image, JointState
+    from trajectory_msgs.msg import JointTrajectory
+
+    from fpo_msgs.msg import PolicyStatus, TaskState
+    from fpo_sim.core.images import to_array
+    from so100_driver import topics
+
+    rclpy.init()
+    node = rclpy.create_node("fpo_bringup_watcher", namespace=namespace)
+    now = time.monotonic
+
+    def on_task(msg: TaskState) -> None:
+        stats.episode_success |= msg.success
+        if msg.terminated or msg.truncated:
+            stats.episodes += 1
+            stats.successes += int(stats.episode_success)
+            stats.episode_success = False
+
+    def on_image(msg: Image) -> None:
+        if len(stats.frames) < 400:
+            stats.frames.append(to_array(msg, "rgb8", copy=True))
+
+    node.create_subscription(TaskState, topics.TASK_STATE, on_task, topics.QOS_STATE)
+    node.create_subscription(
+        JointState, topics.JOINT_STATES, lambda m: stats.joint_state_stamps.append(now()), topics.QOS_STATE
+    )
+    node.create_subscription(
+        JointTrajectory,
+        topics.JOINT_TRAJECTORY,
+        lambda m: stats.command_stamps.append(now()),
+        topics.QOS_COMMAND,
+    )
+    node.create_subscription(
+        PolicyStatus, topics.POLICY_STATUS, lambda m: setattr(stats, "last_status", m), topics.QOS_STATUS
+    )
+    node.create_subscription(Image, topics.CAMERA_IMAGE, on_image, topics.QOS_IMAGE)
+    deadline = now() + seconds
+    reason = "time limit"
+    try:
+        while True:
+            rclpy.spin_once(node, timeout_sec=0.05)
+            if episodes and stats.episodes >= episodes:
+                reason = f"{episodes} episodes done"
+                break
+            if now() > deadline:
+                break
+            dead = [p for p in procs if p.poll() is not None]
+            if dead:
+                reason = f"a node exited with code {dead[0].returncode}: {dead[0].args[0]}"
+                break
+    except KeyboardInterrupt:
+        reason = "interrupted"
+    finally:
+        node.destroy_node()
+        rclpy.try_shutdown()
+    return reason
+
+
+def save_strip(frames: list[np.ndarray], path: Path, count: int = 8) -> Path | None:
+    """Save ``count`` evenly spaced frames side by side as a PNG."""
+    if not frames:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    picks = [frames[i] for i in np.linspace(0, len(frames) - 1, min(count, len(frames))).astype(int)]
+    height = min(f.shape[0] for f in picks)
+    strip = np.concatenate([f[:height] for f in picks], axis=1)
+    plt.imsave(path, strip)
+    return path
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fpo-bringup", description=__doc__.split("\n\n")[0])
+    p.add_argument("bringup", choices=sorted(BRINGUPS))
+    p.add_argument(
+        "--episodes", type=int, default=0, help="stop after this many episodes (sim); 0: run for --seconds"
+    )
+    p.add_argument("--seconds", type=float, default=300.0, help="stop after this long at the latest")
+    p.add_argument("--out", type=Path, default=Path("runs"), help="folder for the run's logs and image strip")
+    defaults = BringupArgs()
+    for f in fields(BringupArgs):
+        value = getattr(defaults, f.name)
+        flag = "--" + f.name.replace("_", "-")
+        if isinstance(value, bool):
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+        else:
+            p.add_argument(flag, type=type(value), default=value)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    opts = _parser().parse_args(argv)
+    args = BringupArgs(**{f.name: getattr(opts, f.name) for f in fields(BringupArgs)})
+    run_dir = opts.out / f"{opts.bringup}-{time.strftime('%Y%m%d-%H%M%S')}"
+    specs = BRINGUPS[opts.bringup](args)
+    print(f"[fpo-bringup] starting {', '.join(s.executable for s in specs)}; logs in {run_dir}", flush=True)
+    procs = start_processes(specs, args.namespace, run_dir)
+    stats = RunStats()
+    try:
+        reason = watch(args.namespace, stats, opts.episodes, opts.seconds, procs)
+    finally:
+        stop_processes(procs)
+    summary = {"bringup": opts.bringup, "stopped": reason, **stats.summary()}
+    strip = save_strip(stats.frames, run_dir / "strip.png")
+    if strip:
+        summary["image_strip"] = str(strip)
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
+    print(json.dumps(summary, indent=2))
+    return 0 if not reason.startswith("a node exited") else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
