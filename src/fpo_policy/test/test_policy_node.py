@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import rclpy
 
 pytest.importorskip("rclpy")
 pytest.importorskip("fpo_msgs.msg", reason="fpo_msgs not built: run `make setup`")
@@ -176,3 +177,36 @@ def test_the_rate_follows_the_task_and_changes_with_a_reload(tmp_path):
         assert arm.spin_until(lambda: len(arm.commands_after(start)) >= 60)
         times = np.array([t for t, _ in arm.commands if t > start])
         assert (len(times) - 1) / (times[-1] - times[0]) == pytest.approx(40.0, rel=0.15)
+
+
+def test_parameters_carry_the_dataclass_descriptions_and_ranges():
+    from rclpy.context import Context
+    from rclpy.exceptions import InvalidParameterValueException
+    from rclpy.parameter import Parameter
+
+    from fpo_policy.policy_node import PolicyNode
+
+    context = Context()
+    rclpy.init(context=context)
+    try:
+        node = PolicyNode(context=context)
+        [descriptor] = node.describe_parameters(["safety.max_step_rad"])
+        assert "Largest change of an arm joint's command" in descriptor.description
+        assert descriptor.read_only
+        assert (
+            descriptor.floating_point_range[0].from_value,
+            descriptor.floating_point_range[0].to_value,
+        ) == (
+            0.0,
+            0.5,
+        )
+        [steps] = node.describe_parameters(["steps"])
+        assert (steps.integer_range[0].from_value, steps.integer_range[0].to_value) == (0, 1000)
+        assert not node.describe_parameters(["checkpoint"])[0].read_only
+        node.destroy_node()
+        with pytest.raises(InvalidParameterValueException, match=r"safety\.max_step_rad"):
+            PolicyNode(context=context, parameter_overrides=[Parameter("safety.max_step_rad", value=5.0)])
+        with pytest.raises(ValueError, match=r"ControlConfig\.solver"):
+            PolicyNode(context=context, parameter_overrides=[Parameter("solver", value="heun")])
+    finally:
+        context.try_shutdown()
