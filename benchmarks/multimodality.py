@@ -4,7 +4,9 @@ bandits.py), the share of each policy's samples near each mode as training proce
 Each run saves a checkpoint every CHECK env steps; every checkpoint is loaded with load_policy and
 sampled 2000 times (stochastic start, the rollout distribution). "Near" means within 0.2 of the mode.
 
-Usage: python benchmarks/multimodality.py --seeds 1 2 3 --total-steps 20480 --out /tmp/multimodality
+Both algorithms: 8 envs x 128 steps per update, 16 minibatches, gamma 0, constant learning rate.
+
+Usage: python benchmarks/multimodality.py --seeds 1 2 3 --total-steps 40960 --lr 3e-3 --out /tmp/multimodality
 """
 
 from __future__ import annotations
@@ -37,9 +39,12 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
     parser.add_argument("--total-steps", type=int, default=20_480)
     parser.add_argument("--check", type=int, default=4096)
+    parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both algorithms")
     parser.add_argument("--out", type=Path, default=Path("/tmp/multimodality"))
     ns = parser.parse_args()
-    small = dict(num_steps=128, num_minibatches=16, gamma=0.0, gae_lambda=0.0)
+    small = dict(
+        num_steps=128, num_minibatches=16, gamma=0.0, gae_lambda=0.0, learning_rate=ns.lr, anneal_lr=False
+    )
     table = []
     for algo in ns.algos:
         for seed in ns.seeds:
