@@ -5,13 +5,21 @@
 SHELL := /bin/bash
 ENV := source tools/env.sh &&
 
-.PHONY: setup run test lint format clean
+.PHONY: setup run train test lint format clean
 
 setup:
 	@bash tools/setup_workspace.sh
 
 run: setup
 	@$(ENV) python tools/workspace_check.py
+
+# FPO on the simulated reach task with fpo-train: progress bar, then TRAIN_OUT/metrics.csv, curve.png
+# and checkpoints/latest.safetensors. `make train TRAIN_STEPS=20000` for a short look.
+TRAIN_STEPS ?= 200000
+TRAIN_OUT ?= runs/reach_fpo
+train: setup
+	@$(ENV) fpo-train --env fpo_sim.envs:SO100Reach-v1 --total-steps $(TRAIN_STEPS) --num-envs 8 \
+		--fpo.gamma 0.95 --eval-every 20000 --eval-episodes 10 --out $(TRAIN_OUT)
 
 test: setup
 	@$(ENV) ruff check . && ruff format --check .
