@@ -267,6 +267,8 @@ class OnlineTrainer:
         self._since, self._accepted_since = now, 0
         self.latest = announcement
         self._write_metrics(stats, update_time_s)
+        if self.done:
+            self.learner.plot()
         return announcement
 
     # --- metrics -----------------------------------------------------------------------------------
