@@ -5,7 +5,9 @@
    for K in {1, 5, 10, 20} x {euler, midpoint, rk4}; p50/p99 as a fraction of the period at 30, 50
    and 100 Hz. The same ``ControlLoop.tick`` the node's timer runs; one DDS hop adds about 1 ms
    (tools' measurement in shared/notes/environment.md), reported separately by policy_jitter.py.
-2. K-step cost relative to one network forward: the cost of sampling with K steps divided by
+2. The same tick (Euler, K = 10) while the background reloader loads a checkpoint over and over:
+   what a hot reload costs the control loop.
+3. K-step cost relative to one network forward: the cost of sampling with K steps divided by
    (K x network evaluations per step x one forward), batch 1. Target <= 1.2.
 
 Network: the trainer's default velocity network (FlowNetConfig defaults), untrained, reach task.
@@ -43,14 +45,19 @@ HOME = np.array([0.0, -0.5, 0.5, 0.3, 0.0, 0.0])
 GOAL = np.array([0.1, -0.2, 0.15])
 
 
-def tick_times(path: Path, solver: str, steps: int, ticks: int) -> np.ndarray:
-    """Seconds per ControlLoop tick (joint state stored -> filtered command), ``ticks`` samples."""
+def tick_times(path: Path, solver: str, steps: int, ticks: int, reload: bool = False) -> np.ndarray:
+    """Seconds per ControlLoop tick (joint state stored -> filtered command), ``ticks`` samples.
+
+    ``reload``: keep the background reloader loading ``path`` again and again meanwhile.
+    """
     loop = ControlLoop(ControlConfig(solver=solver, steps=steps), SafetyFilter(SafetyConfig(ramp_ticks=0)))
     loop.install(load_for_control(path))
     loop.goal = GOAL
     rng = np.random.default_rng(0)
     times = []
     for i in range(ticks + 20):
+        if reload and not loop.reloader.busy:
+            loop.reloader.request(str(path))
         q = HOME + rng.normal(0, 0.01, 6)
         start = time.perf_counter()
         loop.safety.observe(JOINT_NAMES, q, np.zeros(6), stamp_s=start)
@@ -116,6 +123,14 @@ def main() -> None:
                 results["latency"][f"{solver}/{k}"] = {"p50_s": p50, "p99_s": p99}
                 cells = " | ".join(f"{a:6.3f} / {b:6.3f}  " for a, b in fractions)
                 print(f"{solver:8s} {k:3d} {p50 * 1e3:8.3f} {p99 * 1e3:8.3f} | {cells}")
+
+        quiet = tick_times(path, "euler", 10, args.ticks * 3)
+        loading = tick_times(path, "euler", 10, args.ticks * 3, reload=True)
+        results["reload"] = {"quiet": quiet.tolist(), "loading": loading.tolist()}
+        print("\neuler K=10 tick, ms, p50 / p99 / max:")
+        for name, times in (("without a background load", quiet), ("while reloading", loading)):
+            p50, p99 = np.percentile(times, 50) * 1e3, np.percentile(times, 99) * 1e3
+            print(f"  {name:26s} {p50:.3f} / {p99:.3f} / {times.max() * 1e3:.3f}")
 
         cost = forward_vs_sampling(path, args.repeats)
         results["cost"] = cost
