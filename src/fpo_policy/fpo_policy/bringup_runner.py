@@ -220,6 +220,8 @@ def main(argv: list[str] | None = None) -> int:
         summary["image_strip"] = str(strip)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
     print(json.dumps(summary, indent=2))
+    if stats.episodes:
+        print(f"[fpo-bringup] {stats.successes}/{stats.episodes} episodes succeeded; run folder {run_dir}")
     return 0 if not reason.startswith("a node exited") else 1
 
 
