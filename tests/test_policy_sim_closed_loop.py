@@ -1,8 +1,14 @@
-"""sim_node + policy_node in two processes, closing the loop over DDS; this process only listens."""
+"""Closed loop over DDS: sim_node + policy_node as two processes, this process only listens.
+
+Both nodes run as they would be launched (the shipped policy YAML, the task's 20 Hz) with the
+shipped reach checkpoint: commands arrive at the configured rate, the filter never has to reject
+a policy output, and the policy reaches its goals in simulation through ROS.
+"""
 
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -11,68 +17,60 @@ pytest.importorskip("rclpy")
 pytest.importorskip("fpo_msgs.msg", reason="fpo_msgs not built: run `make setup`")
 pytest.importorskip("mani_skill", reason="ManiSkill3 is not installed")
 
-from policy_checkpoints import write_policy
 from policy_node_testing import policy_node_args
 from ros_testing import child_process, ros_node, spin_until
-from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
-from fpo_msgs.msg import PolicyStatus
-from fpo_policy.core.safety import SafetyConfig
+from fpo_msgs.msg import PolicyStatus, TaskState
 from so100_driver import topics
-from so100_driver.core.joints import reorder
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-RATE_HZ = 20.0  # the reach task's rate: what the policy was trained at
+ROOT = Path(__file__).resolve().parents[1]
+CHECKPOINT = ROOT / "src" / "fpo_sim" / "checkpoints" / "so100_reach_fpo.safetensors"
+POLICY_YAML = ROOT / "src" / "fpo_policy" / "config" / "policy_node.yaml"
+RATE_HZ = 20.0  # SO100Reach-v1's control rate, which both nodes take from the task by default
+EPISODES = 5
 
 
-def test_commands_arrive_at_the_configured_rate_and_move_the_simulated_arm(tmp_path):
-    checkpoint = write_policy(tmp_path / "reach.safetensors", output_scale=3.0)
-    # One episode only: without resets the arm moves only as commanded.
-    sim_args = [
-        "-m",
-        "fpo_sim.sim_node",
-        "--ros-args",
-        "-p",
-        f"control_rate_hz:={RATE_HZ}",
-        "-p",
-        "auto_reset:=false",
-    ]
-    policy_args = policy_node_args(str(checkpoint), f"control_rate_hz:={RATE_HZ}", "status_rate_hz:=5.0")
-    commands: list[tuple[float, np.ndarray]] = []
-    states: list[np.ndarray] = []
+def test_the_shipped_reach_policy_reaches_its_goals_through_ros():
+    policy_args = policy_node_args(str(CHECKPOINT), "status_rate_hz:=2.0")
+    at = policy_args.index("--ros-args") + 1
+    policy_args[at:at] = ["--params-file", str(POLICY_YAML)]
+    success: dict[int, bool] = {}
+    commands: list[float] = []
     statuses: list[PolicyStatus] = []
-    with ros_node("closed_loop_listener") as node, child_process(sim_args), child_process(policy_args):
+    with (
+        ros_node("closed_loop_listener") as node,
+        child_process(["-m", "fpo_sim.sim_node"]),
+        child_process(policy_args),
+    ):
+
+        def on_state(msg: TaskState) -> None:
+            success[msg.episode] = success.get(msg.episode, False) or msg.success
+
+        node.create_subscription(TaskState, topics.TASK_STATE, on_state, topics.QOS_LATCHED)
         node.create_subscription(
             JointTrajectory,
             topics.JOINT_TRAJECTORY,
-            lambda m: commands.append((time.monotonic(), np.array(m.points[0].positions))),
+            lambda m: commands.append(time.monotonic()),
             topics.QOS_COMMAND,
         )
-        node.create_subscription(
-            JointState,
-            topics.JOINT_STATES,
-            lambda m: states.append(reorder(m.name, m.position)),
-            topics.QOS_STATE,
-        )
         node.create_subscription(PolicyStatus, topics.POLICY_STATUS, statuses.append, topics.QOS_STATUS)
-        # ManiSkill takes seconds to build its scene; the policy acts once joint states and a goal arrive.
-        assert spin_until(
-            node, lambda: any(s.safety_state == PolicyStatus.SAFETY_ACTIVE for s in statuses), 120.0
-        ), [s.safety_state_text for s in statuses[-3:]]
-        start = time.monotonic()
-        first_state = states[-1]
-        assert spin_until(node, lambda: time.monotonic() - start > 3.0, 10.0)
+        # The first episode seen may have started before the policy acted: count the ones after it.
+        assert spin_until(node, lambda: len(success) >= EPISODES + 2, 180.0), success
 
-    times = np.array([t for t, _ in commands if t > start])
-    rate = (len(times) - 1) / (times[-1] - times[0])
-    assert rate == pytest.approx(RATE_HZ, rel=0.15)
+    times = np.array(commands[len(commands) // 4 :])  # after start-up
+    assert (len(times) - 1) / (times[-1] - times[0]) == pytest.approx(RATE_HZ, rel=0.15)
     status = statuses[-1]
     assert status.safety_state == PolicyStatus.SAFETY_ACTIVE
-    assert status.stale_holds == status.rejected_shape == status.rejected_nonfinite == 0
-    # The arm follows the (untrained) policy's commands: it moved, and consecutive commands (each
-    # within one filter step of the arm's measured pose) never differ by more than two steps.
-    assert np.max(np.abs(states[-1] - first_state)) > 0.05
-    steps = np.diff(np.array([c for _, c in commands]), axis=0)
-    assert np.all(np.abs(steps) <= 2 * SafetyConfig().step_rad + 1e-9)
+    assert status.control_rate_hz == pytest.approx(RATE_HZ)
+    # (stale holds may occur: an episode reset or a loaded machine can pause joint states > 0.25 s)
+    assert status.rejected_shape == status.rejected_nonfinite == 0
+    assert status.policy_version > 0
+    assert len(status.checkpoint_sha256) == 64
+
+    first = min(success)
+    full = [success[e] for e in sorted(success) if first < e <= first + EPISODES]
+    assert len(full) == EPISODES
+    assert sum(full) >= EPISODES - 1, success
