@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import json
+import subprocess
 import textwrap
+from pathlib import Path
 
 import pytest
 
@@ -83,3 +86,37 @@ def test_envs_without_bounded_box_actions_are_refused(tmp_path):
     args = TrainArgs(env="CartPole-v1", out=str(tmp_path / "x"), progress=False)
     with pytest.raises(ValueError, match="needs a 1-D Box action space"):
         Trainer(args)
+
+
+@pytest.mark.slow
+def test_fpo_train_console_script_writes_its_outputs(tmp_path):
+    script = (
+        Path(__file__).resolve().parents[3] / "install" / "fpo_policy" / "lib" / "fpo_policy" / "fpo-train"
+    )
+    if not script.exists():
+        pytest.skip(f"{script} not built (run make setup)")
+    out = tmp_path / "cli"
+    cmd = [str(script), "--algo", "ppo", "--env", "Pendulum-v1", "--total-steps", "1024", "--num-envs", "2"]
+    cmd += [
+        "--seed",
+        "4",
+        "--out",
+        str(out),
+        "--no-progress",
+        "--eval-episodes",
+        "1",
+        "--ppo.num-steps",
+        "256",
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    summary = json.loads(done.stdout.strip().splitlines()[-1])
+    assert (summary["global_step"], summary["updates"]) == (1024, 2)
+    assert summary["eval"]["episodes"] == 1
+    rows = read_metrics(out / "metrics.csv")
+    assert [r["global_step"] for r in rows] == [512, 1024]
+    assert "success_rate" not in rows[0]
+    assert load_policy(out / "checkpoints" / "latest.safetensors").metadata.policy_id == "cli"
+    assert (out / "curve.png").exists()
+    bad = subprocess.run([str(script), "--algo", "sac"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode != 0
