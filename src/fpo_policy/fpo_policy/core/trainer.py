@@ -131,7 +131,9 @@ def evaluate(
     deterministic: bool = True,
     env: gym.Env | None = None,
 ) -> EvalResult:
-    """Run ``episodes`` full episodes with ``policy.act`` (zero-noise by default)."""
+    """Run ``episodes`` full episodes with ``policy.act`` (zero-noise by default). An episode counts
+    as a success when the env reports ``success`` or ``is_success`` true at any step; the success
+    rate is None when the env reports neither."""
     own = env is None
     env = env or make_env(env_id)
     check_policy_matches_env(policy, env, env_id)
