@@ -88,8 +88,8 @@ def test_python_imports_are_declared_in_package_xml(pkg):
     """Every ROS package a Python module imports is an exec_depend (rosdep can install it)."""
     ros_packages = {
         "rclpy", "std_msgs", "std_srvs", "sensor_msgs", "trajectory_msgs", "diagnostic_msgs",
-        "visualization_msgs", "geometry_msgs", "builtin_interfaces", "rosgraph_msgs", "rcl_interfaces", "fpo_msgs",
-        "fpo_policy", "fpo_sim", "so100_driver",
+        "visualization_msgs", "geometry_msgs", "builtin_interfaces", "rosgraph_msgs", "rcl_interfaces",
+        "fpo_msgs", "fpo_policy", "fpo_sim", "so100_driver",
     }  # fmt: skip
     declared = {d.text for d in _manifest(pkg).iter() if d.tag in ("depend", "exec_depend")}
     for source in (pkg / pkg.name).rglob("*.py"):

@@ -41,9 +41,9 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from fpo_msgs.msg import PolicyAction, PolicyStatus, PolicyUpdate, TaskState
 from fpo_policy.core.control import ControlConfig, ControlLoop, NodeConfig, TickStats, load_for_control
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter, SafetyState
-from fpo_policy.parameters import declare_config
 from so100_driver import topics
 from so100_driver.core.joints import JOINT_NAMES
+from so100_driver.parameters import declare_config
 
 
 class PolicyNode(Node):

@@ -32,10 +32,10 @@ from rclpy.node import Node
 from fpo_msgs.msg import PolicyUpdate, RolloutChunk, TrainerStatus
 from fpo_policy.core.config import FpoConfig, PpoConfig
 from fpo_policy.core.online import Announcement, OnlineTrainer, TrainerNodeConfig, hyperparameter_names
-from fpo_policy.core.params import field_docs
-from fpo_policy.parameters import declare_config
 from fpo_sim.core.rollouts import Chunk
 from so100_driver import topics
+from so100_driver.core.config_fields import field_docs
+from so100_driver.parameters import declare_config
 
 
 def chunk_from_msg(msg: RolloutChunk) -> Chunk:
@@ -85,9 +85,7 @@ class TrainerNode(Node):
 
     def _declare_hyperparameters(self, cls: type, prefix: str):
         """``<algo>.<field>`` parameters for the scalar fields of the algorithm config (its defaults)."""
-        docs: dict[str, str] = {}
-        for klass in reversed(cls.__mro__[:-1]):
-            docs.update(field_docs(klass))
+        docs = field_docs(cls)  # the docstrings of cls and its bases
         defaults = cls()
         values = {
             name: self.declare_parameter(

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 
 from fpo_policy.core.control import ControlConfig, NodeConfig
-from fpo_policy.core.params import bounded, check_ranges, field_docs, value_range
 from fpo_policy.core.safety import SafetyConfig
+from so100_driver.core.config_fields import field_docs, value_range
 
 
 @pytest.mark.parametrize("cls", [SafetyConfig, ControlConfig, NodeConfig])
@@ -26,33 +26,6 @@ def test_defaults_lie_inside_their_ranges(cls):
         bounds = value_range(f)
         if bounds is not None:
             assert bounds[0] <= getattr(config, f.name) <= bounds[1], f.name
-
-
-@dataclass(frozen=True)
-class _Example:
-    rate_hz: float = bounded(1.0, 0.5, 2.0)
-    """Some rate."""
-    count: int = bounded(3, 0, 10)
-    """Some count."""
-
-
-@pytest.mark.parametrize(
-    ("values", "message"),
-    [
-        ({"rate_hz": 0.1}, r"_Example.rate_hz must be in \[0.5, 2.0\], got 0.1"),
-        ({"rate_hz": float("nan")}, "_Example.rate_hz must be in"),
-        ({"rate_hz": True}, "_Example.rate_hz must be a number"),
-        ({"count": 2.5}, "_Example.count must be an integer"),
-        ({"count": 11}, r"_Example.count must be in \[0, 10\]"),
-    ],
-)
-def test_check_ranges_names_the_field(values, message):
-    with pytest.raises(ValueError, match=message):
-        check_ranges(_Example(**values))
-
-
-def test_field_docs_reads_the_docstrings_under_fields():
-    assert field_docs(_Example) == {"rate_hz": "Some rate.", "count": "Some count."}
 
 
 def test_the_yaml_sets_only_declared_parameters_within_their_ranges():

@@ -23,13 +23,11 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import fields
 
 import numpy as np
 import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
-from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -45,20 +43,7 @@ from fpo_sim.core.rollouts import ActionSample, Chunk, Lockstep, RolloutRecorder
 from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig, StepResult
 from so100_driver import topics
 from so100_driver.core.joints import JOINT_NAMES
-
-
-def declare_config(node: Node, cls: type):
-    """One read-only parameter per field of ``cls`` (description and range from its metadata)."""
-    values = {}
-    for f in fields(cls):
-        descriptor = ParameterDescriptor(description=f.metadata["description"], read_only=True)
-        lo, hi = f.metadata["range"]
-        if lo is not None and isinstance(f.default, float):
-            descriptor.floating_point_range = [FloatingPointRange(from_value=lo, to_value=hi, step=0.0)]
-        elif lo is not None:
-            descriptor.integer_range = [IntegerRange(from_value=lo, to_value=hi, step=1)]
-        values[f.name] = node.declare_parameter(f.name, f.default, descriptor).value
-    return cls(**values)
+from so100_driver.parameters import declare_config
 
 
 class SimNode(Node):

@@ -1,7 +1,9 @@
-"""ROS parameters declared from a core config dataclass, where defaults, descriptions and ranges live.
+"""ROS parameters declared from a core config dataclass, for every node of the stack.
 
-A field's metadata carries ``description`` and ``range`` (``(lo, hi)`` or ``(None, None)``), and
-optionally ``choices``; the dataclass validates the values it is built with.
+Defaults, descriptions, ranges and choices live in the dataclass
+(:mod:`so100_driver.core.config_fields`); this turns them into parameter descriptors, so
+``ros2 param describe`` shows the same facts, and builds the dataclass from the values the node
+was started with (the dataclass then rejects bad ones by name).
 """
 
 from __future__ import annotations
@@ -11,21 +13,26 @@ from dataclasses import fields
 from rcl_interfaces.msg import FloatingPointRange, IntegerRange, ParameterDescriptor
 from rclpy.node import Node
 
+from so100_driver.core.config_fields import default_of, describe, value_range
 
-def declare_config(node: Node, cls: type):
-    """Declare one read-only parameter per field of ``cls`` and build ``cls`` from their values."""
+
+def declare_config(node: Node, cls: type, prefix: str = "", mutable: tuple[str, ...] = ()):
+    """Declare one parameter per field of ``cls`` (named ``prefix + field``) and build ``cls``.
+
+    Fields not in ``mutable`` are read-only once the node runs.
+    """
     values = {}
     for f in fields(cls):
-        description = f.metadata["description"]
-        if "choices" in f.metadata:
-            description += f" (one of: {', '.join(str(c.value) for c in f.metadata['choices'])})"
-        descriptor = ParameterDescriptor(description=description, read_only=True)
-        lo, hi = f.metadata["range"]
-        if lo is not None and isinstance(f.default, float):
-            descriptor.floating_point_range = [
-                FloatingPointRange(from_value=float(lo), to_value=float(hi), step=0.0)
-            ]
-        elif lo is not None:
-            descriptor.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
-        values[f.name] = node.declare_parameter(f.name, f.default, descriptor).value
+        default = default_of(f)
+        descriptor = ParameterDescriptor(description=describe(cls, f), read_only=f.name not in mutable)
+        bounds = value_range(f)
+        if bounds is not None and None not in bounds:
+            lo, hi = bounds
+            if isinstance(default, float):
+                descriptor.floating_point_range = [
+                    FloatingPointRange(from_value=float(lo), to_value=float(hi))
+                ]
+            elif isinstance(default, int) and not isinstance(default, bool):
+                descriptor.integer_range = [IntegerRange(from_value=int(lo), to_value=int(hi), step=1)]
+        values[f.name] = node.declare_parameter(prefix + f.name, default, descriptor).value
     return cls(**values)

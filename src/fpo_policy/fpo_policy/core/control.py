@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
-from fpo_policy.core.params import bounded, check_ranges
 from fpo_policy.core.policy import Policy, load_policy
 from fpo_policy.core.safety import SafetyDecision, SafetyFilter, SafetyState
 from fpo_policy.core.sampling import SOLVERS
 from fpo_sim.core import tasks
+from so100_driver.core.config_fields import bounded, check_ranges
 
 
 @dataclass(frozen=True)

@@ -36,13 +36,13 @@ import numpy as np
 from fpo_policy.core.assembly import BatchAssembler, Transitions
 from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint
 from fpo_policy.core.config import FpoConfig, PpoConfig, TrainArgs
-from fpo_policy.core.params import bounded, check_ranges
 from fpo_policy.core.policy import PolicyMetadata, load_state, obs_rms_from_tensors, save_policy, split_prefix
 from fpo_policy.core.squash import ActionBounds
 from fpo_policy.core.trainer import METRIC_COLUMNS, Learner, _fmt
 from fpo_policy.core.update import update
 from fpo_sim.core import tasks
 from fpo_sim.core.rollouts import Chunk
+from so100_driver.core.config_fields import bounded, check_ranges
 
 ONLINE_COLUMNS = [
     *METRIC_COLUMNS[:4],

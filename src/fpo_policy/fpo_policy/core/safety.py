@@ -39,7 +39,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from fpo_policy.core.params import bounded, check_ranges
+from so100_driver.core.config_fields import bounded, check_ranges
 from so100_driver.core.joints import JOINT_NAMES, NUM_JOINTS, lower_limits, reorder, upper_limits
 
 

@@ -18,51 +18,46 @@ from __future__ import annotations
 
 import time
 from collections import Counter, deque
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass
 
 import numpy as np
 
 from fpo_sim.core.commands import REASONS, CommandRejected, validate_positions, validate_trajectory
-
-
-def _f(default, description: str, lo=None, hi=None, **extra):
-    """A config field whose metadata carries what a ROS parameter declaration needs."""
-    return field(default=default, metadata={"description": description, "range": (lo, hi), **extra})
+from so100_driver.core.config_fields import check_ranges, setting
 
 
 @dataclass(frozen=True)
 class SimNodeConfig:
     """What the sim node can be told; the defaults live here once (the node maps parameters onto it)."""
 
-    env_id: str = _f("SO100Reach-v1", "Task (an fpo_sim.core.tasks id), e.g. SO100Reach-v1")
-    control_rate_hz: float = _f(0.0, "Steps per second (real time); 0 = the task's control rate", 0.0, 1000.0)
-    obs_mode: str = _f("state", "state, or rgb to render and publish the camera", choices=("state", "rgb"))
-    seed: int = _f(0, "Seed of the first episode; each later episode takes the next one", 0, 2**31 - 1)
-    auto_reset: bool = _f(True, "Start a new episode when one ends (time limit or termination)")
-    frame_id: str = _f("Base", "Frame of goals and markers: the robot's base link")
-    camera_frame_id: str = _f("camera", "frame_id of camera images and camera_info")
-    diagnostics_period_s: float = _f(1.0, "Period of /diagnostics, s", 0.05, 60.0)
-    warn_throttle_s: float = _f(2.0, "Least time between two warnings about rejected commands, s", 0.0, 600.0)
-    publish_rollouts: bool = _f(
+    env_id: str = setting("SO100Reach-v1", "Task (an fpo_sim.core.tasks id), e.g. SO100Reach-v1")
+    control_rate_hz: float = setting(
+        0.0, "Steps per second (real time); 0 = the task's control rate", 0.0, 1000.0
+    )
+    obs_mode: str = setting(
+        "state", "state, or rgb to render and publish the camera", choices=("state", "rgb")
+    )
+    seed: int = setting(0, "Seed of the first episode; each later episode takes the next one", 0, 2**31 - 1)
+    auto_reset: bool = setting(True, "Start a new episode when one ends (time limit or termination)")
+    frame_id: str = setting("Base", "Frame of goals and markers: the robot's base link")
+    camera_frame_id: str = setting("camera", "frame_id of camera images and camera_info")
+    diagnostics_period_s: float = setting(1.0, "Period of /diagnostics, s", 0.05, 60.0)
+    warn_throttle_s: float = setting(
+        2.0, "Least time between two warnings about rejected commands, s", 0.0, 600.0
+    )
+    publish_rollouts: bool = setting(
         False,
         "Training: run in lockstep as fast as the acting policy answers (each state waits for its stamped "
         "command and policy/action, then one step) and publish fpo_msgs/RolloutChunk on rollouts",
     )
-    rollout_chunk_steps: int = _f(64, "Training: transitions per RolloutChunk", 1, 100000)
-    lockstep_timeout_s: float = _f(
+    rollout_chunk_steps: int = setting(64, "Training: transitions per RolloutChunk", 1, 100000)
+    lockstep_timeout_s: float = setting(
         1.0, "Training: wait this long for a state's answer, then step holding the last target", 0.01, 60.0
     )
-    lockstep_poll_s: float = _f(0.001, "Training: period of the lockstep timer, s", 0.0001, 0.1)
+    lockstep_poll_s: float = setting(0.001, "Training: period of the lockstep timer, s", 0.0001, 0.1)
 
     def __post_init__(self) -> None:
-        for f in fields(self):
-            lo, hi = f.metadata["range"]
-            value = getattr(self, f.name)
-            if lo is not None and not lo <= value <= hi:
-                raise ValueError(f"{f.name}={value} outside {lo}..{hi}")
-            choices = f.metadata.get("choices")
-            if choices and value not in choices:
-                raise ValueError(f"{f.name}={value!r}; expected one of {choices}")
+        check_ranges(self)
 
 
 @dataclass(frozen=True)

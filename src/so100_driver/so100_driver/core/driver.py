@@ -42,7 +42,7 @@ import enum
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -50,6 +50,7 @@ from so100_driver.core import joints
 from so100_driver.core import protocol as p
 from so100_driver.core.bus import BusError, BusStats, FeetechBus
 from so100_driver.core.calibration import Calibration, load_calibration
+from so100_driver.core.config_fields import check_ranges, setting
 from so100_driver.core.transport import SerialTransport, Transport, TransportError
 
 IDS = list(joints.SERVO_IDS)
@@ -70,52 +71,55 @@ class ShutdownMode(str, enum.Enum):
     RELEASE = "release"
 
 
-def _f(default, description: str, lo=None, hi=None, **extra):
-    """A config field whose metadata carries what a ROS parameter declaration needs."""
-    return field(default=default, metadata={"description": description, "range": (lo, hi), **extra})
-
-
 @dataclass(frozen=True)
 class DriverConfig:
     """Everything the driver can be told; defaults live here once (the node maps parameters onto it)."""
 
-    port: str = _f("/dev/ttyACM0", "Serial port of the arm's bus adapter; a stable symlink survives replugs")
-    baudrate: int = _f(1_000_000, "Bus baud rate (STS3215 default 1000000)", 9600, 1_000_000)
-    fake_hardware: bool = _f(False, "Drive an emulated arm on a pseudo-terminal instead of port")
-    calibration_file: str = _f("", "LeRobot calibration JSON of this arm; empty = uncalibrated full range")
-    overrides_file: str = _f("", "Our per-joint sign/offset override JSON on top of the calibration")
-    rate_hz: float = _f(200.0, "Bus cycle rate (one sync read + one sync write), Hz", 1.0, 1000.0)
-    io_timeout_s: float = _f(0.01, "Reply timeout per bus transaction beyond the wire time, s", 0.0005, 0.1)
-    retries: int = _f(1, "Retries of a failed bus read within one cycle", 0, 5)
-    disconnect_after_failures: int = _f(50, "Failed cycles in a row counted as a lost link", 1, 10000)
-    reconnect_period_s: float = _f(1.0, "Time between reconnection attempts, s", 0.1, 60.0)
-    command_timeout_s: float = _f(0.5, "Commands older than this are stale: the arm holds, s", 0.01, 60.0)
-    max_step_rad: float = _f(0.35, "Largest |goal - present| written per cycle, rad; 0 = no limit", 0.0, 6.3)
-    publish_rate_hz: float = _f(100.0, "joint_states publish rate (new samples only), Hz", 1.0, 1000.0)
-    diagnostics_period_s: float = _f(1.0, "Period of /diagnostics, s", 0.1, 60.0)
-    status_period_s: float = _f(0.5, "Period of load/voltage/temperature reads, s", 0.05, 60.0)
-    shutdown_mode: str = _f(
+    port: str = setting(
+        "/dev/ttyACM0", "Serial port of the arm's bus adapter; a stable symlink survives replugs"
+    )
+    baudrate: int = setting(1_000_000, "Bus baud rate (STS3215 default 1000000)", 9600, 1_000_000)
+    fake_hardware: bool = setting(False, "Drive an emulated arm on a pseudo-terminal instead of port")
+    calibration_file: str = setting(
+        "", "LeRobot calibration JSON of this arm; empty = uncalibrated full range"
+    )
+    overrides_file: str = setting("", "Our per-joint sign/offset override JSON on top of the calibration")
+    rate_hz: float = setting(200.0, "Bus cycle rate (one sync read + one sync write), Hz", 1.0, 1000.0)
+    io_timeout_s: float = setting(
+        0.01, "Reply timeout per bus transaction beyond the wire time, s", 0.0005, 0.1
+    )
+    retries: int = setting(1, "Retries of a failed bus read within one cycle", 0, 5)
+    disconnect_after_failures: int = setting(50, "Failed cycles in a row counted as a lost link", 1, 10000)
+    reconnect_period_s: float = setting(1.0, "Time between reconnection attempts, s", 0.1, 60.0)
+    command_timeout_s: float = setting(
+        0.5, "Commands older than this are stale: the arm holds, s", 0.01, 60.0
+    )
+    max_step_rad: float = setting(
+        0.35, "Largest |goal - present| written per cycle, rad; 0 = no limit", 0.0, 6.3
+    )
+    publish_rate_hz: float = setting(100.0, "joint_states publish rate (new samples only), Hz", 1.0, 1000.0)
+    diagnostics_period_s: float = setting(1.0, "Period of /diagnostics, s", 0.1, 60.0)
+    status_period_s: float = setting(0.5, "Period of load/voltage/temperature reads, s", 0.05, 60.0)
+    shutdown_mode: str = setting(
         "hold", "On exit: hold, rest_then_release or release", choices=tuple(ShutdownMode)
     )
-    rest_speed_rad_s: float = _f(0.3, "Joint speed of the move to rest at shutdown, rad/s", 0.01, 3.0)
-    rest_timeout_s: float = _f(20.0, "Give up the move to rest after this long (and hold), s", 1.0, 120.0)
-    rest_tolerance_rad: float = _f(0.05, "Rest pose reached when every joint is this close, rad", 0.001, 0.5)
-    p_gain: int = _f(16, "Servo P coefficient (LeRobot: 16; 32 is jittery)", 0, 254)
-    i_gain: int = _f(0, "Servo I coefficient", 0, 254)
-    d_gain: int = _f(32, "Servo D coefficient", 0, 254)
-    acceleration: int = _f(254, "Servo acceleration register (254 = fastest)", 0, 254)
-    gripper_max_torque: int = _f(500, "Gripper Max_Torque_Limit (0.1 %), against burnout", 0, 1000)
-    gripper_protection_current: int = _f(250, "Gripper Protection_Current (6.5 mA units)", 0, 1000)
-    gripper_overload_torque: int = _f(25, "Gripper Overload_Torque (%)", 0, 100)
+    rest_speed_rad_s: float = setting(0.3, "Joint speed of the move to rest at shutdown, rad/s", 0.01, 3.0)
+    rest_timeout_s: float = setting(
+        20.0, "Give up the move to rest after this long (and hold), s", 1.0, 120.0
+    )
+    rest_tolerance_rad: float = setting(
+        0.05, "Rest pose reached when every joint is this close, rad", 0.001, 0.5
+    )
+    p_gain: int = setting(16, "Servo P coefficient (LeRobot: 16; 32 is jittery)", 0, 254)
+    i_gain: int = setting(0, "Servo I coefficient", 0, 254)
+    d_gain: int = setting(32, "Servo D coefficient", 0, 254)
+    acceleration: int = setting(254, "Servo acceleration register (254 = fastest)", 0, 254)
+    gripper_max_torque: int = setting(500, "Gripper Max_Torque_Limit (0.1 %), against burnout", 0, 1000)
+    gripper_protection_current: int = setting(250, "Gripper Protection_Current (6.5 mA units)", 0, 1000)
+    gripper_overload_torque: int = setting(25, "Gripper Overload_Torque (%)", 0, 100)
 
     def __post_init__(self) -> None:
-        if self.shutdown_mode not in {m.value for m in ShutdownMode}:
-            raise ValueError(f"shutdown_mode must be one of {[m.value for m in ShutdownMode]}")
-        for f in fields(self):
-            lo, hi = f.metadata["range"]
-            value = getattr(self, f.name)
-            if lo is not None and not lo <= value <= hi:
-                raise ValueError(f"{f.name}={value} outside {lo}..{hi}")
+        check_ranges(self)
 
 
 @dataclass(frozen=True)
