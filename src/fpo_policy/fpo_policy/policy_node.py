@@ -37,6 +37,7 @@ from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
+from visualization_msgs.msg import Marker
 
 from fpo_msgs.msg import PolicyAction, PolicyStatus, PolicyUpdate, TaskState
 from fpo_policy.core.control import ControlConfig, ControlLoop, NodeConfig, TickStats, load_for_control
@@ -44,6 +45,22 @@ from fpo_policy.core.safety import SafetyConfig, SafetyFilter, SafetyState
 from so100_driver import topics
 from so100_driver.core.joints import JOINT_NAMES
 from so100_driver.parameters import declare_config
+
+
+def status_marker(status: PolicyStatus) -> Marker:
+    """The status as a text marker above the arm, for RViz (which cannot show PolicyStatus)."""
+    marker = Marker(ns="policy_status", id=0, type=Marker.TEXT_VIEW_FACING, action=Marker.ADD)
+    marker.header.frame_id = "Base"
+    marker.pose.position.z = 0.45
+    marker.pose.orientation.w = 1.0
+    marker.scale.z = 0.025
+    marker.color.r = marker.color.g = marker.color.b = marker.color.a = 1.0
+    policy = f"{status.policy_id} v{status.policy_version}" if status.policy_id else "no policy"
+    marker.text = (
+        f"{policy} | {status.safety_state_text} | tick {1000 * status.tick_period_mean_s:.1f} ms"
+        f" | inference {1000 * status.inference_time_mean_s:.1f} ms | overruns {status.overruns}"
+    )
+    return marker
 
 
 class PolicyNode(Node):
@@ -89,6 +106,9 @@ class PolicyNode(Node):
         self._goal_stamp_ns = -1
         self._status_pub = self.create_publisher(PolicyStatus, topics.POLICY_STATUS, topics.QOS_STATUS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.QOS_STATUS)
+        self._status_marker_pub = self.create_publisher(
+            Marker, topics.POLICY_STATUS_MARKER, topics.QOS_STATUS
+        )
 
         self._period_s = self.loop.period_s()
         self.stats = TickStats(self._period_s, control.stats_window)
@@ -273,6 +293,7 @@ class PolicyNode(Node):
         msg = self.status()
         self._status_pub.publish(msg)
         self._diagnostics_pub.publish(self._diagnostics(msg))
+        self._status_marker_pub.publish(status_marker(msg))
         self._window = TickStats(self._period_s, self.loop.config.stats_window)
 
     def _diagnostics(self, status: PolicyStatus) -> DiagnosticArray:

@@ -39,6 +39,8 @@ TASK_MARKER = "task/marker"
 # Policy status (fpo_msgs/PolicyStatus), rollouts for the trainer (fpo_msgs/RolloutChunk), and new
 # policy announcements (fpo_msgs/PolicyUpdate).
 POLICY_STATUS = "policy_status"
+# The same as a text marker (visualization_msgs/Marker) for RViz.
+POLICY_STATUS_MARKER = "policy_status_marker"
 ROLLOUTS = "rollouts"
 POLICY_UPDATE = "policy_update"
 # Training: each action of a policy node acting for training (fpo_msgs/PolicyAction, QOS_COMMAND),
