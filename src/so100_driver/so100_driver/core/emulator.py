@@ -418,12 +418,13 @@ def main(argv: list[str] | None = None) -> int:
         faults = Faults(args.drop_rate, args.corrupt_rate, args.delay_rate, args.delay_s, args.seed)
     except ValueError as exc:
         parser.error(str(exc))
-    bus = BusEmulator(faults=faults, timing=Timing(baudrate=args.baudrate))
-    server = PtyServer(bus, link_path=args.link).start()
-    print(server.path, flush=True)
+    # Handlers first: whoever reads the printed path may signal us at once.
     done = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: done.set())
+    bus = BusEmulator(faults=faults, timing=Timing(baudrate=args.baudrate))
+    server = PtyServer(bus, link_path=args.link).start()
+    print(server.path, flush=True)
     try:
         while not done.wait(0.5):
             pass
