@@ -24,6 +24,7 @@ Parameters: the fields of :class:`NodeConfig`, :class:`ControlConfig` and, prefi
 
 from __future__ import annotations
 
+import gc
 import time
 
 import numpy as np
@@ -347,7 +348,12 @@ def _nanoseconds(stamp) -> int:
 def main(args=None) -> None:
     rclpy.init(args=args)
     try:
-        rclpy.spin(PolicyNode())
+        node = PolicyNode()
+        # Everything built so far (torch, the policy, rclpy) lives as long as the node: keep it out
+        # of the cyclic collector, so a full collection never walks it in the middle of a tick.
+        gc.collect()
+        gc.freeze()
+        rclpy.spin(node)
     except (KeyboardInterrupt, ExternalShutdownException):
         pass
     finally:
