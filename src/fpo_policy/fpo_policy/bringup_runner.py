@@ -38,6 +38,7 @@ class RunStats:
     command_stamps: list[float] = field(default_factory=list)
     episode_success: bool = False
     last_status: object | None = None
+    last_trainer_status: object | None = None
     frames: list[np.ndarray] = field(default_factory=list)
 
     def rate_hz(self, stamps: list[float]) -> float:
@@ -71,6 +72,21 @@ class RunStats:
                 "commands_sent": s.commands_sent,
                 "clamped_position": s.clamped_position,
                 "clamped_step": s.clamped_step,
+            }
+        t = self.last_trainer_status
+        if t is not None:
+            out["trainer"] = {
+                "policy_id": t.policy_id,
+                "version": t.policy_version,
+                "global_step": t.global_step,
+                "episodes": t.episodes,
+                "episodic_return": round(t.episodic_return, 3),
+                "success_rate": round(t.success_rate, 3),
+                "chunks_accepted": t.chunks_accepted,
+                "chunks_stale": t.chunks_stale,
+                "chunks_rejected": t.chunks_rejected,
+                "steps_per_s": round(t.steps_per_s, 1),
+                "checkpoint": t.checkpoint_path,
             }
         return out
 
@@ -112,7 +128,7 @@ def watch(
     from sensor_msgs.msg import Image, JointState
     from trajectory_msgs.msg import JointTrajectory
 
-    from fpo_msgs.msg import PolicyStatus, TaskState
+    from fpo_msgs.msg import PolicyStatus, TaskState, TrainerStatus
     from fpo_sim.core.images import to_array
     from so100_driver import topics
 
@@ -145,6 +161,13 @@ def watch(
         PolicyStatus, topics.POLICY_STATUS, lambda m: setattr(stats, "last_status", m), topics.QOS_STATUS
     )
     node.create_subscription(Image, topics.CAMERA_IMAGE, on_image, topics.QOS_IMAGE)
+    # The trainer of the train bringup sits in the bringup's namespace (its sims in sim<i> below it).
+    node.create_subscription(
+        TrainerStatus,
+        topics.TRAINER_STATUS,
+        lambda m: setattr(stats, "last_trainer_status", m),
+        topics.QOS_STATUS,
+    )
     deadline = now() + seconds
     reason = "time limit"
     try:
