@@ -58,13 +58,19 @@ def main() -> None:
     parser.add_argument("--total-steps", type=int, default=102_400)
     parser.add_argument("--eval-episodes", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/sb3_ppo"))
+    parser.add_argument(
+        "--sb3-defaults",
+        action="store_true",
+        help="stable-baselines3's own PPO defaults and one env, instead of rl-zoo's Pendulum settings",
+    )
     ns = parser.parse_args()
+    hyperparameters, n_envs = ({}, 1) if ns.sb3_defaults else (ZOO_PENDULUM, 4)
     torch.set_num_threads(1)
     ns.out.mkdir(parents=True, exist_ok=True)
     runs = []
     for seed in ns.seeds:
-        env = make_vec_env(ns.env, n_envs=4, seed=seed)
-        model = PPO("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **ZOO_PENDULUM)
+        env = make_vec_env(ns.env, n_envs=n_envs, seed=seed)
+        model = PPO("MlpPolicy", env, seed=seed, verbose=0, device="cpu", **hyperparameters)
         t0 = time.perf_counter()
         model.learn(total_timesteps=ns.total_steps)
         wall = time.perf_counter() - t0
@@ -78,7 +84,7 @@ def main() -> None:
         "final_eval_std": float(np.std(finals)),
         "runs": runs,
     }
-    summary["settings"] = {**ZOO_PENDULUM, "n_envs": 4, "total_steps": ns.total_steps}
+    summary["settings"] = {**hyperparameters, "n_envs": n_envs, "total_steps": ns.total_steps, "env": ns.env}
     (ns.out / "summary.json").write_text(json.dumps(summary, indent=1))
     print(json.dumps(summary, indent=1))
 
