@@ -17,13 +17,14 @@ env) and is driven by the node's timer at the control rate:
 from __future__ import annotations
 
 import time
-from collections import Counter, deque
+from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
 
 from fpo_sim.core.commands import REASONS, CommandRejected, validate_positions, validate_trajectory
 from so100_driver.core.config_fields import check_ranges, setting
+from so100_driver.core.tick_stats import TickStats
 
 
 @dataclass(frozen=True)
@@ -77,38 +78,24 @@ class StepResult:
     image: np.ndarray | None
 
 
-class PeriodStats:
-    """Periods between tick starts (monotonic s) and the work time of each tick, over a window."""
-
-    def __init__(self, period_s: float, window: int = 1000) -> None:
-        self.period_s = period_s
-        self.periods: deque[float] = deque(maxlen=window)
-        self.work: deque[float] = deque(maxlen=window)
-        self._last: float | None = None
-        self.ticks = 0
-        self.missed = 0
-
-    def record(self, start_s: float, work_s: float) -> None:
-        if self._last is not None:
-            period = start_s - self._last
-            self.periods.append(period)
-            if period > 1.5 * self.period_s:
-                self.missed += round(period / self.period_s) - 1
-        self._last = start_s
-        self.work.append(work_s)
-        self.ticks += 1
+class PeriodStats(TickStats):
+    """The sim loop's tick timing (:class:`TickStats`), summarised for its diagnostics."""
 
     def summary(self) -> dict[str, float]:
-        p = np.asarray(self.periods) if self.periods else np.full(1, np.nan)
-        w = np.asarray(self.work) if self.work else np.full(1, np.nan)
+        if not self._periods:
+            nan = float("nan")
+            keys = ("period_p99_s", "period_max_s", "step_time_mean_s", "step_time_p99_s")
+            times = dict.fromkeys(keys, nan)
+            return {"rate_hz": 0.0, **times, "ticks": float(self.ticks), "missed_ticks": float(self.missed)}
+        t = super().summary()
         return {
-            "rate_hz": float(1.0 / p.mean()) if self.periods else 0.0,
-            "period_p99_s": float(np.percentile(p, 99)),
-            "period_max_s": float(p.max()),
-            "step_time_mean_s": float(w.mean()),
-            "step_time_p99_s": float(np.percentile(w, 99)),
-            "ticks": float(self.ticks),
-            "missed_ticks": float(self.missed),
+            "rate_hz": 1.0 / t.tick_period_mean_s,
+            "period_p99_s": t.tick_period_p99_s,
+            "period_max_s": t.tick_period_max_s,
+            "step_time_mean_s": t.inference_time_mean_s,
+            "step_time_p99_s": t.inference_time_p99_s,
+            "ticks": float(t.ticks),
+            "missed_ticks": float(t.missed),
         }
 
 
