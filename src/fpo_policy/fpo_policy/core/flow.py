@@ -92,6 +92,37 @@ class VelocityField(nn.Module):
         feats = time_features(t, self.config.time_features)
         return self.config.output_scale * self.net(torch.cat([obs, x_t, feats], dim=-1))
 
+    def conditioned(
+        self, obs: Tensor, t_features: Tensor
+    ) -> tuple[Callable[[Tensor, Tensor], Tensor], tuple[Tensor, ...]]:
+        """The field with obs and a fixed set of T times bound, for ODE sampling.
+
+        obs (B, O), Fourier features of the T times (T, n) -> ``(v, first)``: ``first[j]`` (B, H) and
+        ``v(x_t (B, A), first[j])`` = forward(obs, x_t, t_j) up to float rounding. The first layer is
+        linear in [obs, x_t, fourier(t)]:
+
+            W [obs, x_t, f(t)] + b = (W_obs obs + W_t f(t) + b) + W_x x_t
+
+        and the bracket, ``first[j]``, does not depend on x_t, so it is computed once per integration
+        for all T times; each evaluation then costs W_x x_t and the rest of the network. The terms are
+        summed in another order than the single matmul of :meth:`forward`, hence "up to rounding".
+        """
+        o, a = self.config.obs_dim, self.config.act_dim
+        linear, *rest = self.net
+        w = linear.weight.t()  # (O + A + n, H): the rows of obs, of x_t, of fourier(t)
+        w_x = w[o : o + a]
+        obs_term = torch.addmm(linear.bias, obs, w[:o])  # (B, H)
+        first = torch.add(obs_term, (t_features @ w[o + a :]).unsqueeze(1)).unbind(0)
+        scale = self.config.output_scale
+
+        def v(x_t: Tensor, first_j: Tensor) -> Tensor:
+            h = torch.addmm(first_j, x_t, w_x)
+            for layer in rest:
+                h = layer(h)
+            return h if scale == 1.0 else scale * h
+
+        return v, first
+
 
 def interpolate(actions: Tensor, eps: Tensor, t: Tensor) -> Tensor:
     """x_t = (1 - t) * eps + t * a. actions, eps (..., A), t (...) -> (..., A)."""

@@ -2,17 +2,24 @@
 
 The time convention is the one of :mod:`fpo_policy.core.flow` (t = 0 noise, t = 1 action). The trainer
 and the deployed policy call this same code. Sampling never builds an autograd graph.
+
+A :class:`~fpo_policy.core.flow.VelocityField` is integrated through
+:meth:`~fpo_policy.core.flow.VelocityField.conditioned`: its first layer's observation, time and bias
+terms are computed once per integration for all the solver's times (whose Fourier features are
+cached per solver, K, dtype and device), so a solver stage costs the x_t term and the rest of the
+network. Any other velocity function is called as v(obs, x_t, t) at every stage.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 
 import torch
 from torch import Tensor
 
-from fpo_policy.core.flow import VelocityFn
+from fpo_policy.core.flow import VelocityField, VelocityFn, time_features
 
 Solver = Literal["euler", "midpoint", "rk4"]
 SOLVERS: tuple[str, ...] = get_args(Solver)
@@ -20,8 +27,13 @@ SOLVERS: tuple[str, ...] = get_args(Solver)
 OdeFn = Callable[[Tensor, Tensor], Tensor]
 """f(x (B, A), t (B,)) -> dx/dt (B, A)."""
 
+T = TypeVar("T")
+"""What a solver stage passes its field for a time: the time tensor (B,) or a precomputed term."""
 
-def _step(f: OdeFn, x: Tensor, t: float, dt: float, solver: str, at: Callable[[float], Tensor]) -> Tensor:
+
+def _step(
+    f: Callable[[Tensor, T], Tensor], x: Tensor, t: float, dt: float, solver: str, at: Callable[[float], T]
+) -> Tensor:
     # torch.add(x, k, alpha=a) is x + a k in one kernel: at batch 1 each tensor op costs a visible
     # fraction of a network forward, so the solvers use as few as they can.
     if solver == "euler":
@@ -38,14 +50,44 @@ def _step(f: OdeFn, x: Tensor, t: float, dt: float, solver: str, at: Callable[[f
     raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
 
 
-@torch.no_grad()
-def integrate(f: OdeFn, x0: Tensor, steps: int, solver: Solver = "euler") -> Tensor:
-    """Integrate dx/dt = f(x, t) from t = 0 to t = 1 in ``steps`` uniform steps. x0 (B, A) -> x1 (B, A)."""
+def _check(steps: int, solver: str) -> None:
     if steps < 1:
         raise ValueError(f"steps must be >= 1, got {steps}")
     if solver not in SOLVERS:
         raise ValueError(f"unknown solver {solver!r}; expected one of {SOLVERS}")
+
+
+def _solve(
+    f: Callable[[Tensor, T], Tensor], x0: Tensor, steps: int, solver: str, at: Callable[[float], T]
+) -> Tensor:
     dt = 1.0 / steps
+    x = x0
+    for k in range(steps):
+        x = _step(f, x, k * dt, dt, solver, at)
+    return x
+
+
+@functools.lru_cache(maxsize=64)
+def stage_times(solver: str, steps: int) -> tuple[float, ...]:
+    """Every time at which ``solver`` with ``steps`` steps evaluates the field, in order, each once.
+
+    Written with the same float expressions as the solver steps, so that the values match exactly.
+    """
+    dt = 1.0 / steps
+    offsets = {"euler": (0.0,), "midpoint": (0.0, 0.5 * dt), "rk4": (0.0, 0.5 * dt, dt)}[solver]
+    return tuple(dict.fromkeys(k * dt + c for k in range(steps) for c in offsets))
+
+
+@functools.lru_cache(maxsize=64)
+def _stage_features(solver: str, steps: int, n: int, dtype: torch.dtype, device: torch.device) -> Tensor:
+    """Fourier features of :func:`stage_times` (T, n); built once per key, never written to."""
+    return time_features(torch.tensor(stage_times(solver, steps), dtype=dtype, device=device), n)
+
+
+@torch.no_grad()
+def integrate(f: OdeFn, x0: Tensor, steps: int, solver: Solver = "euler") -> Tensor:
+    """Integrate dx/dt = f(x, t) from t = 0 to t = 1 in ``steps`` uniform steps. x0 (B, A) -> x1 (B, A)."""
+    _check(steps, solver)
     times: dict[float, Tensor] = {}  # each time tensor is built once (RK4 reuses t + dt as the next t)
 
     def at(s: float) -> Tensor:
@@ -53,10 +95,7 @@ def integrate(f: OdeFn, x0: Tensor, steps: int, solver: Solver = "euler") -> Ten
             times[s] = x0.new_full((x0.shape[0],), s)
         return times[s]
 
-    x = x0
-    for k in range(steps):
-        x = _step(f, x, k * dt, dt, solver, at)
-    return x
+    return _solve(f, x0, steps, solver, at)
 
 
 @torch.no_grad()
@@ -75,9 +114,14 @@ def sample_actions(
     obs (B, O) -> actions (B, A). ``deterministic=False`` starts at eps ~ N(0, I) (rollouts);
     ``deterministic=True`` starts at x_0 = 0 (zero-noise sampling for evaluation and deployment).
     """
+    _check(steps, solver)
     shape = (obs.shape[0], act_dim)
     if deterministic:
         x0 = torch.zeros(shape, dtype=obs.dtype, device=obs.device)
     else:
         x0 = torch.randn(shape, generator=generator, dtype=obs.dtype, device=obs.device)
+    if isinstance(velocity, VelocityField):
+        n = velocity.config.time_features
+        v, first = velocity.conditioned(obs, _stage_features(solver, steps, n, obs.dtype, obs.device))
+        return _solve(v, x0, steps, solver, dict(zip(stage_times(solver, steps), first)).__getitem__)
     return integrate(lambda x, t: velocity(obs, x, t), x0, steps, solver)
