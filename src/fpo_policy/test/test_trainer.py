@@ -82,6 +82,31 @@ def test_module_env_with_success_and_task_spec(tmp_path, env_module, algo):
     assert any((tmp_path / "run" / "tb").iterdir())
 
 
+def test_final_evaluation_is_of_the_final_policy(tmp_path, env_module):
+    """eval_every not dividing the run: the last update is evaluated all the same, and the
+    reported final evaluation is that of the policy the run ends with."""
+    small = dict(num_steps=32, num_minibatches=4, update_epochs=2)
+    args = TrainArgs(
+        env=env_module,
+        total_steps=192,
+        num_envs=2,
+        seed=0,
+        out=str(tmp_path / "run"),
+        eval_every=128,
+        eval_episodes=3,
+        tensorboard=False,
+        progress=False,
+        fpo=FpoConfig(**small),
+    )
+    result = Trainer(args).run()
+    rows = read_metrics(tmp_path / "run" / "metrics.csv")
+    assert [r["global_step"] for r in rows if r.get("eval_return") is not None] == [128, 192]
+    assert rows[-1]["eval_return"] == pytest.approx(result.final_eval.mean_return, rel=1e-5)
+    policy = load_policy(tmp_path / "run" / "checkpoints" / "latest.safetensors")
+    again = evaluate(policy, env_module, episodes=3)
+    assert again.mean_return == pytest.approx(result.final_eval.mean_return)
+
+
 def test_envs_without_bounded_box_actions_are_refused(tmp_path):
     args = TrainArgs(env="CartPole-v1", out=str(tmp_path / "x"), progress=False)
     with pytest.raises(ValueError, match="needs a 1-D Box action space"):

@@ -548,7 +548,10 @@ class Trainer(Learner):
                 }
                 if saw_success:
                     row["success_rate"] = np.mean(successes) if successes else ""
-                if next_eval is not None and self.global_step >= next_eval:
+                last_update = self.global_step + self.batch_size > args.total_steps
+                if next_eval is not None and (self.global_step >= next_eval or last_update):
+                    # The run's last update is always evaluated, so the final evaluation is of the
+                    # final policy, not of the one at the last multiple of eval_every.
                     final_eval = self._evaluate()
                     row["eval_return"] = final_eval.mean_return
                     if final_eval.success_rate is not None:
