@@ -8,7 +8,9 @@
 2. The same tick (Euler, K = 10) while the background reloader loads a checkpoint over and over:
    what a hot reload costs the control loop.
 3. K-step cost relative to one network forward: the cost of sampling with K steps divided by
-   (K x network evaluations per step x one forward), batch 1. Target <= 1.2.
+   (K x network evaluations per step x one forward), batch 1. Target <= 1.2. Wall-clock medians;
+   the same ratio of process CPU-time medians is printed next to it, to tell preemption by other
+   jobs on a shared machine from the work itself.
 
 Network: the trainer's default velocity network (FlowNetConfig defaults), untrained, reach task.
 
@@ -70,34 +72,42 @@ def tick_times(path: Path, solver: str, steps: int, ticks: int, reload: bool = F
 
 
 def forward_vs_sampling(path: Path, repeats: int) -> dict:
-    """Median seconds of one network forward and of K-step sampling, batch 1."""
+    """Median seconds (wall clock and process CPU time) of one forward and of K-step sampling, batch 1."""
     policy = load_for_control(path).policy
     net = policy.actor
     obs = torch.zeros(1, policy.metadata.obs_dim)
     x = torch.zeros(1, policy.metadata.act_dim)
     t = torch.zeros(1)
 
-    def median_s(fn) -> float:
+    def median_s(fn) -> tuple[float, float]:
         for _ in range(20):
             fn()
         samples = []
         for _ in range(repeats):
-            start = time.perf_counter()
+            start_cpu = time.process_time()
+            start = time.perf_counter()  # the wall-clock interval brackets fn() alone
             fn()
-            samples.append(time.perf_counter() - start)
-        return float(np.median(samples))
+            wall = time.perf_counter() - start
+            samples.append((wall, time.process_time() - start_cpu))
+        wall, cpu = np.median(samples, axis=0)
+        return float(wall), float(cpu)
 
     with torch.no_grad():
-        forward = median_s(lambda: net(obs, x, t))
-    out = {"forward_s": forward, "sampling": {}}
+        forward, forward_cpu = median_s(lambda: net(obs, x, t))
+    out = {"forward_s": forward, "forward_cpu_s": forward_cpu, "sampling": {}}
     for solver, evals in SOLVERS.items():
         for k in STEPS:
-            cost = median_s(
+            cost, cost_cpu = median_s(
                 lambda k=k, solver=solver: sample_actions(
                     net, obs, policy.metadata.act_dim, steps=k, solver=solver, deterministic=True
                 )
             )
-            out["sampling"][f"{solver}/{k}"] = {"s": cost, "ratio": cost / (k * evals * forward)}
+            out["sampling"][f"{solver}/{k}"] = {
+                "s": cost,
+                "ratio": cost / (k * evals * forward),
+                "cpu_s": cost_cpu,
+                "cpu_ratio": cost_cpu / (k * evals * forward_cpu),
+            }
     return out
 
 
@@ -137,7 +147,10 @@ def main() -> None:
         print(f"\none network forward (batch 1): {cost['forward_s'] * 1e6:.1f} us")
         print("K-step sampling / (K x evaluations per step x forward):")
         for key, value in cost["sampling"].items():
-            print(f"  {key:12s} {value['s'] * 1e6:9.1f} us  ratio {value['ratio']:.2f}")
+            print(
+                f"  {key:12s} {value['s'] * 1e6:9.1f} us  ratio {value['ratio']:.2f}"
+                f"  (CPU time: ratio {value['cpu_ratio']:.2f})"
+            )
     if args.json:
         args.json.write_text(json.dumps(results, indent=2))
 
