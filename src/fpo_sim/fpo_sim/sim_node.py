@@ -55,6 +55,10 @@ class SimNode(Node):
         self.loop = SimLoop(SO100Sim(self.config.env_id, obs_mode=self.config.obs_mode), self.config)
         self._inbox: deque = deque(maxlen=1000)
 
+        # Built once and refilled each tick: only the stamp and the changing values are set.
+        self._joint_msg = JointState(name=list(JOINT_NAMES))
+        self._task_msg = TaskState(env_id=self.loop.spec.env_id)
+        self._task_msg.header.frame_id = self.config.frame_id
         self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.QOS_STATE)
         self.task_pub = self.create_publisher(TaskState, topics.TASK_STATE, topics.QOS_LATCHED)
         self.marker_pub = self.create_publisher(Marker, topics.TASK_MARKER, topics.QOS_LATCHED)
@@ -231,18 +235,15 @@ class SimNode(Node):
         self.chunks_published += 1
 
     def _publish_joint_state(self, result: StepResult, stamp) -> None:
-        msg = JointState()
+        msg = self._joint_msg
         msg.header.stamp = stamp
-        msg.name = list(JOINT_NAMES)
         msg.position = result.joint_positions_rad.tolist()
         msg.velocity = result.joint_velocities_rad_s.tolist()
         self.joint_pub.publish(msg)
 
     def _publish_task(self, result: StepResult, stamp) -> None:
-        msg = TaskState()
+        msg = self._task_msg
         msg.header.stamp = stamp
-        msg.header.frame_id = self.config.frame_id
-        msg.env_id = self.loop.spec.env_id
         msg.episode, msg.step = result.episode, result.step
         msg.goal = result.goal.tolist()
         msg.reward, msg.success = result.reward, result.success

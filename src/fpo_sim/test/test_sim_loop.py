@@ -104,6 +104,16 @@ def test_episodes_end_and_auto_reset(sim):
     assert nxt.observation.shape == (loop.spec.obs_dim,)
 
 
+def test_a_results_observation_is_the_simulators(sim):
+    """Built on demand from the result's own joints and goal, it equals the adapter's observation."""
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    loop.command(TARGET)
+    result = _run(loop, 3)
+    np.testing.assert_array_equal(result.observation, sim.observation()[0])
+    assert result.observation.dtype == np.float32
+    assert loop.state().observation.shape == (loop.spec.obs_dim,)
+
+
 def test_config_ranges():
     with pytest.raises(ValueError, match="control_rate_hz"):
         SimNodeConfig(control_rate_hz=-1.0)

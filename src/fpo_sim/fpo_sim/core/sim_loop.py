@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
 from fpo_sim.core.commands import REASONS, CommandRejected, validate_positions, validate_trajectory
+from fpo_sim.core.tasks import TaskSpec
 from so100_driver.core.config_fields import check_ranges, setting
 from so100_driver.core.tick_stats import TickStats
 
@@ -68,7 +70,6 @@ class StepResult:
     joint_positions_rad: np.ndarray
     joint_velocities_rad_s: np.ndarray
     goal: np.ndarray
-    observation: np.ndarray
     reward: float
     success: bool
     terminated: bool
@@ -76,6 +77,13 @@ class StepResult:
     episode: int
     step: int
     image: np.ndarray | None
+    spec: TaskSpec = field(repr=False, compare=False)
+
+    @cached_property
+    def observation(self) -> np.ndarray:
+        """(obs_dim,) float32, the task's observation of this state; built on first use (a
+        free-running node publishes joint states and never needs it)."""
+        return self.spec.observation(self.joint_positions_rad, self.joint_velocities_rad_s, self.goal)
 
 
 class PeriodStats(TickStats):
@@ -195,7 +203,6 @@ class SimLoop:
             joint_positions_rad=self.sim.joint_positions[0],
             joint_velocities_rad_s=self.sim.joint_velocities[0],
             goal=self.sim.goal[0],
-            observation=self.sim.observation()[0],
             reward=reward,
             success=success,
             terminated=terminated,
@@ -203,6 +210,7 @@ class SimLoop:
             episode=self.episode,
             step=self._step,
             image=None if images is None else images[0],
+            spec=self.spec,
         )
 
     def diagnostics(self) -> dict[str, str]:
