@@ -6,7 +6,9 @@ sampled 2000 times (stochastic start, the rollout distribution). "Near" means wi
 
 Both algorithms: 8 envs x 128 steps per update, 16 minibatches, gamma 0, constant learning rate.
 
-Usage: python benchmarks/multimodality.py --seeds 1 2 3 --total-steps 40960 --lr 3e-3 --out /tmp/multimodality
+Usage: python benchmarks/multimodality.py --seeds 1 2 3 --total-steps 40960 --lr 3e-3 \
+    --out /tmp/multimodality \
+    [--set fpo.norm_adv=false ...]
 """
 
 from __future__ import annotations
@@ -19,6 +21,8 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from fpo_vs_ppo import apply_overrides
 
 from fpo_policy.core import load_policy
 from fpo_policy.core.config import FpoConfig, PpoConfig, TrainArgs
@@ -41,6 +45,7 @@ def main() -> None:
     parser.add_argument("--check", type=int, default=4096)
     parser.add_argument("--lr", type=float, default=1e-3, help="learning rate of both algorithms")
     parser.add_argument("--out", type=Path, default=Path("/tmp/multimodality"))
+    parser.add_argument("--set", nargs="*", default=[], help="overrides such as fpo.norm_adv=false")
     ns = parser.parse_args()
     small = dict(
         num_steps=128, num_minibatches=16, gamma=0.0, gae_lambda=0.0, learning_rate=ns.lr, anneal_lr=False
@@ -64,6 +69,7 @@ def main() -> None:
                 fpo=FpoConfig(**small),
                 ppo=PpoConfig(**small),
             )
+            apply_overrides(args, ns.set)
             Trainer(args).run()
             for ckpt in sorted((out / "checkpoints").glob("step_*.safetensors")):
                 left, right = shares(ckpt)
