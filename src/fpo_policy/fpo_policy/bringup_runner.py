@@ -10,6 +10,10 @@ prints what happened. ``make run`` is ``fpo-bringup sim --episodes 10``.
 While it runs it counts episodes and successes from ``task/state``, measures the ``joint_states``
 and command rates, keeps the policy node's last ``policy_status``, and saves a strip of camera
 frames (when a camera is published) to the run folder.
+
+Ctrl-C or SIGTERM ends the run early, like its end: each node gets SIGINT (and is killed if it
+has not stopped after 10 s), the summary is written and printed with every node's exit code, and
+the exit code is 0 when all of them stopped cleanly (0) and none had exited by itself before.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fpo_policy.bringup import BRINGUPS, BringupArgs, NodeSpec
+from so100_driver.node_main import StopSignals
 
 
 @dataclass
@@ -106,8 +111,11 @@ def start_processes(specs: list[NodeSpec], namespace: str, log_dir: Path) -> lis
     return procs
 
 
-def stop_processes(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> None:
-    """SIGINT each process (nodes shut down cleanly), then kill what is left after ``timeout_s``."""
+def stop_processes(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> list[int]:
+    """SIGINT each process (nodes shut down cleanly), then kill what is left after ``timeout_s``.
+
+    Returns the exit codes (0: stopped cleanly; negative: killed by that signal).
+    """
     for p in procs:
         if p.poll() is None:
             p.send_signal(signal.SIGINT)
@@ -118,13 +126,21 @@ def stop_processes(procs: list[subprocess.Popen], timeout_s: float = 10.0) -> No
         except subprocess.TimeoutExpired:
             p.kill()
             p.wait()
+    return [p.returncode for p in procs]
 
 
 def watch(
-    namespace: str, stats: RunStats, episodes: int, seconds: float, procs: list[subprocess.Popen]
+    namespace: str,
+    stats: RunStats,
+    episodes: int,
+    seconds: float,
+    procs: list[subprocess.Popen],
+    stop: StopSignals,
 ) -> str:
-    """Spin a watcher node until ``episodes`` episodes ended or ``seconds`` passed; return why it stopped."""
+    """Spin a watcher node until ``episodes`` episodes ended, ``seconds`` passed, a node exited or
+    ``stop`` was requested (SIGINT, SIGTERM); return why it stopped."""
     import rclpy
+    from rclpy.signals import SignalHandlerOptions
     from sensor_msgs.msg import Image, JointState
     from trajectory_msgs.msg import JointTrajectory
 
@@ -132,7 +148,8 @@ def watch(
     from fpo_sim.core.images import to_array
     from so100_driver import topics
 
-    rclpy.init()
+    # rclpy's own signal handlers would shut the context down under the watcher (see node_main).
+    rclpy.init(signal_handler_options=SignalHandlerOptions.NO)
     node = rclpy.create_node("fpo_bringup_watcher", namespace=namespace)
     now = time.monotonic
 
@@ -173,6 +190,9 @@ def watch(
     try:
         while True:
             rclpy.spin_once(node, timeout_sec=0.05)
+            if stop.requested:
+                reason = f"stopped by {stop.name}"
+                break
             if episodes and stats.episodes >= episodes:
                 reason = f"{episodes} episodes done"
                 break
@@ -182,8 +202,6 @@ def watch(
             if dead:
                 reason = f"a node exited with code {dead[0].returncode}: {dead[0].args[0]}"
                 break
-    except KeyboardInterrupt:
-        reason = "interrupted"
     finally:
         node.destroy_node()
         rclpy.try_shutdown()
@@ -231,13 +249,16 @@ def main(argv: list[str] | None = None) -> int:
     run_dir = opts.out / f"{opts.bringup}-{time.strftime('%Y%m%d-%H%M%S')}"
     specs = BRINGUPS[opts.bringup](args)
     print(f"[fpo-bringup] starting {', '.join(s.executable for s in specs)}; logs in {run_dir}", flush=True)
-    procs = start_processes(specs, args.namespace, run_dir)
     stats = RunStats()
-    try:
-        reason = watch(args.namespace, stats, opts.episodes, opts.seconds, procs)
-    finally:
-        stop_processes(procs)
-    summary = {"bringup": opts.bringup, "stopped": reason, **stats.summary()}
+    # Ctrl-C or SIGTERM ends the watch; the nodes are then stopped as at the end of any run.
+    with StopSignals().installed() as stop:
+        procs = start_processes(specs, args.namespace, run_dir)
+        try:
+            reason = watch(args.namespace, stats, opts.episodes, opts.seconds, procs, stop)
+        finally:
+            codes = stop_processes(procs)
+    exit_codes = {f"{s.full_namespace(args.namespace)}/{s.name}".lstrip("/"): c for s, c in zip(specs, codes)}
+    summary = {"bringup": opts.bringup, "stopped": reason, "exit_codes": exit_codes, **stats.summary()}
     strip = save_strip(stats.frames, run_dir / "strip.png")
     if strip:
         summary["image_strip"] = str(strip)
@@ -245,7 +266,10 @@ def main(argv: list[str] | None = None) -> int:
     print(json.dumps(summary, indent=2))
     if stats.episodes:
         print(f"[fpo-bringup] {stats.successes}/{stats.episodes} episodes succeeded; run folder {run_dir}")
-    return 0 if not reason.startswith("a node exited") else 1
+    unclean = {name: code for name, code in exit_codes.items() if code != 0}
+    if unclean:
+        print(f"[fpo-bringup] nodes that did not stop cleanly: {unclean}; see their logs in {run_dir}")
+    return 1 if unclean or reason.startswith("a node exited") else 0
 
 
 if __name__ == "__main__":

@@ -28,11 +28,9 @@ import gc
 import time
 
 import numpy as np
-import rclpy
 import torch
 from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
 from std_msgs.msg import Bool, Float64MultiArray
@@ -45,6 +43,7 @@ from fpo_policy.core.control import ControlConfig, ControlLoop, NodeConfig, Tick
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter, SafetyState
 from so100_driver import topics
 from so100_driver.core.joints import JOINT_NAMES
+from so100_driver.node_main import run_node
 from so100_driver.parameters import declare_config
 
 
@@ -345,19 +344,17 @@ def _nanoseconds(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
+def _started_policy_node(**kwargs) -> PolicyNode:
+    node = PolicyNode(**kwargs)
+    # Everything built so far (torch, the policy, rclpy) lives as long as the node: keep it out
+    # of the cyclic collector, so a full collection never walks it in the middle of a tick.
+    gc.collect()
+    gc.freeze()
+    return node
+
+
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    try:
-        node = PolicyNode()
-        # Everything built so far (torch, the policy, rclpy) lives as long as the node: keep it out
-        # of the cyclic collector, so a full collection never walks it in the middle of a tick.
-        gc.collect()
-        gc.freeze()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        rclpy.try_shutdown()
+    run_node(_started_policy_node, args)
 
 
 if __name__ == "__main__":

@@ -23,10 +23,8 @@ from collections import deque
 from dataclasses import fields
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rcl_interfaces.msg import ParameterDescriptor
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 
 from fpo_msgs.msg import PolicyUpdate, RolloutChunk, TrainerStatus
@@ -35,6 +33,7 @@ from fpo_policy.core.online import Announcement, OnlineTrainer, TrainerNodeConfi
 from fpo_sim.core.rollouts import Chunk
 from so100_driver import topics
 from so100_driver.core.config_fields import field_docs
+from so100_driver.node_main import run_node
 from so100_driver.parameters import declare_config
 
 
@@ -189,22 +188,13 @@ class TrainerNode(Node):
         )
 
     def destroy_node(self) -> None:
-        self.trainer.close()
+        if hasattr(self, "trainer"):  # not when the constructor failed before building it
+            self.trainer.close()
         super().destroy_node()
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = TrainerNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(TrainerNode, args)
 
 
 if __name__ == "__main__":

@@ -25,10 +25,8 @@ import time
 from collections import deque
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray
@@ -43,6 +41,7 @@ from fpo_sim.core.rollouts import ActionSample, Chunk, Lockstep, RolloutRecorder
 from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig, StepResult
 from so100_driver import topics
 from so100_driver.core.joints import JOINT_NAMES
+from so100_driver.node_main import run_node
 from so100_driver.parameters import declare_config
 
 
@@ -306,24 +305,18 @@ class SimNode(Node):
         msg.status = [status]
         self.diag_pub.publish(msg)
 
+    def destroy_node(self) -> None:
+        if hasattr(self, "loop"):  # not when the constructor failed before building the simulator
+            self.loop.sim.close()
+        super().destroy_node()
+
 
 def _nanoseconds(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = SimNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    finally:
-        if node is not None:
-            node.loop.sim.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(SimNode, args)
 
 
 if __name__ == "__main__":

@@ -22,13 +22,10 @@ ignores commands, false releases).
 
 from __future__ import annotations
 
-import sys
 import time
 
 import numpy as np
-import rclpy
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rclpy.executors import ExternalShutdownException
 from rclpy.node import Node
 from rclpy.time import Duration
 from sensor_msgs.msg import JointState
@@ -40,6 +37,7 @@ from so100_driver import topics
 from so100_driver.core import joints
 from so100_driver.core.driver import Driver, DriverConfig, DriverState, DriverThread
 from so100_driver.core.protocol import StatusError
+from so100_driver.node_main import run_node
 from so100_driver.parameters import declare_config
 
 _LEVEL = {
@@ -190,27 +188,17 @@ class DriverNode(Node):
         """Stop the bus thread and leave the arm as ``shutdown_mode`` says (blocking)."""
         self.bus_thread.stop()
         outcome = self.driver.shutdown()
-        # The context may be shut down already (SIGINT): log without the rosout publisher.
-        rclpy.logging.get_logger("so100_driver").info(f"shutdown ({self.config.shutdown_mode}): {outcome}")
+        self.get_logger().info(f"shutdown ({self.config.shutdown_mode}): {outcome}")
         return outcome
+
+    def destroy_node(self) -> None:
+        if hasattr(self, "bus_thread"):  # not when the constructor failed before starting it
+            self.close()
+        super().destroy_node()
 
 
 def main(args=None) -> None:
-    rclpy.init(args=args)
-    node = None
-    try:
-        node = DriverNode()
-        rclpy.spin(node)
-    except (KeyboardInterrupt, ExternalShutdownException):
-        pass
-    except ValueError as exc:  # bad parameters or calibration files: say which, start nothing
-        print(f"driver_node: {exc}", file=sys.stderr)
-        raise SystemExit(2) from exc
-    finally:
-        if node is not None:
-            node.close()
-            node.destroy_node()
-        rclpy.try_shutdown()
+    run_node(DriverNode, args)
 
 
 if __name__ == "__main__":
