@@ -6,6 +6,7 @@ import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
@@ -22,6 +23,9 @@ from so100_driver.core.joints import JOINT_NAMES
 
 HOME = (0.0, -0.5, 0.5, 0.3, 0.0, 0.0)
 REACH_GOAL = (0.1, -0.2, 0.15)
+ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_CHECKPOINT = ROOT / "src" / "fpo_sim" / "checkpoints" / "so100_reach_fpo.safetensors"
+POLICY_YAML = ROOT / "src" / "fpo_policy" / "config" / "policy_node.yaml"
 
 
 def policy_node_args(checkpoint: str, *params: str, name: str = "policy_node") -> list[str]:
@@ -37,6 +41,15 @@ def policy_node_args(checkpoint: str, *params: str, name: str = "policy_node") -
     ]
     for p in params:
         args += ["-p", p]
+    return args
+
+
+def deployed_policy_args(*params: str) -> list[str]:
+    """:func:`policy_node_args` for the shipped reach checkpoint with the shipped policy YAML, as the
+    bringups start it."""
+    args = policy_node_args(str(SHIPPED_CHECKPOINT), *params)
+    at = args.index("--ros-args") + 1
+    args[at:at] = ["--params-file", str(POLICY_YAML)]
     return args
 
 

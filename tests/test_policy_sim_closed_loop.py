@@ -8,7 +8,6 @@ a policy output, and the policy reaches its goals in simulation through ROS.
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +16,7 @@ pytest.importorskip("rclpy")
 pytest.importorskip("fpo_msgs.msg", reason="fpo_msgs not built: run `make setup`")
 pytest.importorskip("mani_skill", reason="ManiSkill3 is not installed")
 
-from policy_node_testing import policy_node_args
+from policy_node_testing import deployed_policy_args
 from ros_testing import child_process, ros_node, spin_until
 from trajectory_msgs.msg import JointTrajectory
 
@@ -26,17 +25,12 @@ from so100_driver import topics
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-ROOT = Path(__file__).resolve().parents[1]
-CHECKPOINT = ROOT / "src" / "fpo_sim" / "checkpoints" / "so100_reach_fpo.safetensors"
-POLICY_YAML = ROOT / "src" / "fpo_policy" / "config" / "policy_node.yaml"
 RATE_HZ = 20.0  # SO100Reach-v1's control rate, which both nodes take from the task by default
 EPISODES = 5
 
 
 def test_the_shipped_reach_policy_reaches_its_goals_through_ros():
-    policy_args = policy_node_args(str(CHECKPOINT), "status_rate_hz:=2.0")
-    at = policy_args.index("--ros-args") + 1
-    policy_args[at:at] = ["--params-file", str(POLICY_YAML)]
+    policy_args = deployed_policy_args("status_rate_hz:=2.0")
     success: dict[int, bool] = {}
     commands: list[float] = []
     statuses: list[PolicyStatus] = []

@@ -20,6 +20,12 @@ stamp. Ticks without such a state do nothing, so the timer runs fast (``control_
 Services: ``~/reset_estop`` and ``~/reload`` (std_srvs/Trigger).
 Parameters: the fields of :class:`NodeConfig`, :class:`ControlConfig` and, prefixed ``safety.``,
 :class:`SafetyConfig`; ``checkpoint`` may be set at run time (it reloads).
+
+Time: with ``use_sim_time:=true`` (a sim node with ``publish_clock``) the control and status timers
+run on simulated time, so the node ticks once per control period of the simulation however fast
+it runs, and stamps its commands with that time; the stale-state watchdog and the tick statistics
+then measure simulated time too. Without it they use the monotonic clock (immune to wall-clock
+steps). Compute times (inference) are always measured on the monotonic clock.
 """
 
 from __future__ import annotations
@@ -122,7 +128,12 @@ class PolicyNode(Node):
     # Callbacks: store only ----------------------------------------------------------------------
 
     def _on_joint_state(self, msg: JointState) -> None:
-        self._joint_state = (msg, time.monotonic())
+        self._joint_state = (msg, self._now_s())
+
+    def _now_s(self) -> float:
+        """Now, s, on the clock of the watchdog and tick statistics (see the module docstring)."""
+        clock = self.get_clock()
+        return clock.now().nanoseconds * 1e-9 if clock.ros_time_is_active else time.monotonic()
 
     def _on_task_state(self, msg: TaskState) -> None:
         self._task_state = msg
@@ -185,10 +196,11 @@ class PolicyNode(Node):
     # The control tick ---------------------------------------------------------------------------
 
     def _tick(self) -> None:
-        start = time.monotonic()
+        started = time.monotonic()
+        start = self._now_s()
         if self._action_pub is not None and not self._answerable():
-            self.stats.record(start, time.monotonic() - start)
-            self._window.record(start, time.monotonic() - start)
+            self.stats.record(start, time.monotonic() - started)
+            self._window.record(start, time.monotonic() - started)
             return
         stamp = None
         if self._joint_state is not None:
@@ -209,7 +221,7 @@ class PolicyNode(Node):
         if self._action_pub is not None and result.sample is not None:
             self._publish_action(result.sample, stamp)
         self._reason = decision.reason
-        work = time.monotonic() - start
+        work = time.monotonic() - started
         self.stats.record(start, work)
         self._window.record(start, work)
 

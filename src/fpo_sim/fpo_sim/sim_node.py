@@ -17,6 +17,15 @@ With ``publish_rollouts`` (training) the node runs in lockstep instead of real t
 state it waits for the stamped answer (``joint_trajectory`` command and ``policy/action``,
 fpo_msgs/PolicyAction), steps once and records the transition; fpo_msgs/RolloutChunk goes out on
 ``rollouts``. Pairing, timeouts and chunking: :mod:`fpo_sim.core.rollouts`.
+
+With ``publish_clock`` the node keeps simulated time: it publishes rosgraph_msgs/Clock on
+``/clock`` after each state (task/state, joint_states, camera), stamps everything with it and
+advances it by exactly one control period per env step (and per ``~/reset``, so no two states
+share a stamp). It runs in lockstep as fast as its consumers allow: a state waits for the
+``joint_trajectory`` command stamped with its time (a policy node with ``use_sim_time:=true``
+ticks once per period of simulated time and stamps its command with it), or for
+``lockstep_timeout_s`` of wall time, then steps holding the last target. With ``publish_rollouts``
+too, a state also waits for its policy/action. The node's own timers run on wall time.
 """
 
 from __future__ import annotations
@@ -25,9 +34,12 @@ import time
 from collections import deque
 
 import numpy as np
+from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
+from rclpy.clock import Clock, ClockType
 from rclpy.node import Node
+from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
 from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import Trigger
@@ -74,20 +86,34 @@ class SimNode(Node):
         self.create_service(Trigger, topics.RESET_ESTOP_SERVICE, self._on_reset_estop)
 
         self.lockstep: Lockstep | None = None
+        self.recorder: RolloutRecorder | None = None
         if self.config.publish_rollouts:
-            self.lockstep = Lockstep(self.config.lockstep_timeout_s)
             self.recorder = RolloutRecorder(self.config.rollout_chunk_steps)
             self.chunks_published = 0
             self.observation_mismatches = 0
             self._published_obs = None
             self.rollout_pub = self.create_publisher(RolloutChunk, topics.ROLLOUTS, topics.QOS_ROLLOUTS)
             self.create_subscription(PolicyAction, topics.POLICY_ACTION, self._store, topics.QOS_COMMAND)
-            self.create_timer(self.config.lockstep_poll_s, self._tick_lockstep)
+        self.clock_pub = None
+        if self.config.publish_clock:
+            # Simulated time starts one period in (time 0 means "no time yet" to ROS clocks) and
+            # steps by the period in ns exactly as rclpy computes a timer's (int(period_s * 1e9)),
+            # so a use_sim_time timer at the same rate fires once per step.
+            self._period_ns = int(float(1.0 / self.loop.rate_hz) * 1e9)
+            self._sim_time_ns = self._period_ns
+            self._clock_msg = ClockMsg()
+            self.clock_pub = self.create_publisher(ClockMsg, topics.CLOCK, topics.QOS_CLOCK)
+        if self.config.publish_rollouts or self.config.publish_clock:
+            self.lockstep = Lockstep(self.config.lockstep_timeout_s, with_sample=self.config.publish_rollouts)
+            # Wall time even if this node was given use_sim_time: its own clock must not wait on itself.
+            wall = Clock(clock_type=ClockType.STEADY_TIME)
+            self.create_timer(self.config.lockstep_poll_s, self._tick_lockstep, clock=wall)
         else:
             self.create_timer(1.0 / self.loop.rate_hz, self._tick)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
+        pace = "simulated time on /clock" if self.clock_pub is not None else "real time"
         self.get_logger().info(
-            f"{self.loop.spec.env_id} at {self.loop.rate_hz:g} Hz, obs_mode={self.config.obs_mode}"
+            f"{self.loop.spec.env_id} at {self.loop.rate_hz:g} Hz ({pace}), obs_mode={self.config.obs_mode}"
         )
 
     # -- inputs, applied on the timer in arrival order ----------------------------------------------
@@ -117,7 +143,10 @@ class SimNode(Node):
         response.message = f"episode {self.loop.reset()} started"
         if self.lockstep is not None:  # the state being answered is gone: publish the new one
             self.lockstep.abandon()
-            self.recorder.cut()
+            if self.recorder is not None:
+                self.recorder.cut()
+            if self.clock_pub is not None:  # a fresh stamp, so no answer to the old state pairs with it
+                self._sim_time_ns += self._period_ns
         return response
 
     def _on_reset_estop(self, request, response):
@@ -156,6 +185,17 @@ class SimNode(Node):
                     f"command rejected ({e.reason}): {e}", throttle_duration_sec=self.config.warn_throttle_s
                 )
         result = self.loop.tick()
+        if self.clock_pub is not None:
+            self._sim_time_ns += self._period_ns
+        if self.recorder is not None:
+            self._record(answer, applied, result)
+        if (result.terminated or result.truncated) and self.config.auto_reset:
+            self._publish_task(result, self._now()[0])  # the episode's last step
+            self.loop.reset()
+            result = self.loop.state()
+        self._publish_lockstep_state(result)
+
+    def _record(self, answer, applied: bool, result: StepResult) -> None:
         if applied and answer.sample is not None:
             if not np.allclose(answer.sample.observation, self._published_obs, atol=1e-5):
                 self.observation_mismatches += 1
@@ -171,22 +211,29 @@ class SimNode(Node):
                 self._publish_chunk(chunk)
         else:
             self.recorder.cut()
-        if (result.terminated or result.truncated) and self.config.auto_reset:
-            self._publish_task(result, self.get_clock().now().to_msg())  # the episode's last step
-            self.loop.reset()
-            result = self.loop.state()
-        self._publish_lockstep_state(result)
+
+    def _now(self) -> tuple[Time, int]:
+        """The stamp for what is published now, and it in ns: simulated time with publish_clock."""
+        if self.clock_pub is None:
+            now = self.get_clock().now()
+            return now.to_msg(), now.nanoseconds
+        ns = self._sim_time_ns
+        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000), ns
 
     def _publish_lockstep_state(self, result: StepResult) -> None:
-        """Publish a state (task/state first: the acting policy waits for both) and wait for its answer."""
-        now = self.get_clock().now()
-        stamp = now.to_msg()
+        """Publish a state (task/state first: the acting policy waits for both; /clock last: a
+        use_sim_time policy ticks on it) and wait for its answer."""
+        stamp, stamp_ns = self._now()
         self._publish_task(result, stamp)
         self._publish_joint_state(result, stamp)
         if result.image is not None and self.image_pub is not None:
             self._publish_camera(result, stamp)
-        self._published_obs = result.observation
-        self.lockstep.published(now.nanoseconds, time.monotonic())
+        if self.recorder is not None:
+            self._published_obs = result.observation
+        if self.clock_pub is not None:
+            self._clock_msg.clock = stamp
+            self.clock_pub.publish(self._clock_msg)
+        self.lockstep.published(stamp_ns, time.monotonic())
 
     def _drain_lockstep_inbox(self) -> None:
         while self._inbox:
@@ -216,7 +263,7 @@ class SimNode(Node):
 
     def _publish_chunk(self, chunk: Chunk) -> None:
         msg = RolloutChunk()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = self._now()[0]
         msg.source_id = self.get_fully_qualified_name()
         msg.sequence = chunk.sequence
         msg.policy_id, msg.policy_version = chunk.policy_id, chunk.policy_version
@@ -293,15 +340,18 @@ class SimNode(Node):
         values = self.loop.diagnostics()
         if self.lockstep is not None:
             values.update({k: str(v) for k, v in self.lockstep.counters().items()})
+        if self.recorder is not None:
             values.update(
                 rollout_transitions=str(self.recorder.transitions),
                 rollout_cuts=str(self.recorder.cuts),
                 rollout_chunks=str(self.chunks_published),
                 rollout_observation_mismatches=str(self.observation_mismatches),
             )
+        if self.clock_pub is not None:
+            values["sim_time_s"] = f"{self._sim_time_ns * 1e-9:.9f}"
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]
         msg = DiagnosticArray()
-        msg.header.stamp = self.get_clock().now().to_msg()
+        msg.header.stamp = self._now()[0]
         msg.status = [status]
         self.diag_pub.publish(msg)
 

@@ -50,6 +50,27 @@ def test_lockstep_pairs_command_and_sample_by_stamp_and_discards_late_ones():
     }
 
 
+def test_lockstep_without_samples_is_answered_by_the_command_alone():
+    lock = Lockstep(timeout_s=1.0, with_sample=False)
+    lock.published(100, now_s=0.0)
+    assert not lock.offer_command(50, "late")
+    assert lock.poll(0.1) is None
+    assert lock.offer_command(100, "cmd")
+    answer = lock.poll(0.2)
+    assert answer.complete
+    assert (answer.stamp_ns, answer.command, answer.sample) == (100, "cmd", None)
+    assert not lock.offer_sample(sample(100))  # answered already
+    lock.published(200, now_s=1.0)
+    assert lock.poll(1.5) is None
+    assert not lock.poll(2.0).complete  # timed out: nothing arrived
+    assert lock.counters() == {
+        "lockstep_answered": 1,
+        "lockstep_timeouts": 1,
+        "lockstep_late_commands": 1,
+        "lockstep_late_samples": 1,
+    }
+
+
 def test_lockstep_times_out_with_what_arrived():
     lock = Lockstep(timeout_s=0.5)
     lock.published(7, now_s=10.0)

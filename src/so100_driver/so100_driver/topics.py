@@ -49,6 +49,9 @@ POLICY_ACTION = "policy/action"
 TRAINER_STATUS = "trainer_status"
 # diagnostic_msgs/DiagnosticArray: absolute, as every ROS diagnostics tool expects.
 DIAGNOSTICS = "/diagnostics"
+# Simulated time (rosgraph_msgs/Clock) from a sim node with publish_clock: absolute, where every
+# node started with use_sim_time:=true reads it.
+CLOCK = "/clock"
 
 # Joint states and commands: reliable, keep the last few. A controller wants every command in
 # order, and at 100 Hz reliable delivery costs nothing measurable on one host.
@@ -65,6 +68,8 @@ QOS_LATCHED = QoSProfile(
     durability=DurabilityPolicy.TRANSIENT_LOCAL,
     history=HistoryPolicy.KEEP_LAST,
 )
+# Simulated time: only the newest matters; best effort, as rclpy and rclcpp subscribe to it.
+QOS_CLOCK = QoSProfile(depth=1, reliability=ReliabilityPolicy.BEST_EFFORT, history=HistoryPolicy.KEEP_LAST)
 # Status and diagnostics: reliable, shallow.
 QOS_STATUS = QoSProfile(depth=5, reliability=ReliabilityPolicy.RELIABLE, history=HistoryPolicy.KEEP_LAST)
 # Rollout chunks: reliable and deep, so a briefly busy trainer loses nothing.

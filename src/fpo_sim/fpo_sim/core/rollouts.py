@@ -17,6 +17,9 @@ observation it drew it for, and each action must drive exactly one env step. Wit
    rollout is cut there;
 4. an episode that ends is reset at once, so the next state published is the new episode's first.
 
+The same pairing, with the command alone (``with_sample=False``), paces the sim node on simulated
+time (``publish_clock``, no recording): each state waits for the command stamped with its time.
+
 Transitions go out in :class:`Chunk` s of at most ``chunk_steps``, each from one policy (a new
 policy id or version flushes the chunk). ``sequence`` counts a source's chunks; consecutive
 numbers continue each other. A cut marks the last recorded transition ``truncated`` (the trainer
@@ -205,19 +208,24 @@ class Answer:
     stamp_ns: int
     command: object | None
     sample: ActionSample | None
-
-    @property
-    def complete(self) -> bool:
-        return self.command is not None and self.sample is not None
+    complete: bool
+    """Everything the lockstep waits for arrived (else the wait timed out)."""
 
 
 class Lockstep:
-    """Waits for the answer to the last published state (see the module docstring)."""
+    """Waits for the answer to the last published state (see the module docstring).
 
-    def __init__(self, timeout_s: float) -> None:
+    Args:
+        timeout_s: how long to wait for a complete answer (monotonic s).
+        with_sample: an answer needs the acting policy's sample as well as the command (rollouts);
+            False: the command alone answers (simulated time without recording).
+    """
+
+    def __init__(self, timeout_s: float, with_sample: bool = True) -> None:
         if not timeout_s > 0:
             raise ValueError(f"timeout_s must be > 0, got {timeout_s}")
         self.timeout_s = timeout_s
+        self.with_sample = with_sample
         self.stamp_ns: int | None = None
         self._since_s = 0.0
         self._command: object | None = None
@@ -259,8 +267,9 @@ class Lockstep:
         """
         if self.stamp_ns is None:
             return None
-        answer = Answer(self.stamp_ns, self._command, self._sample)
-        if answer.complete:
+        complete = self._command is not None and (self._sample is not None or not self.with_sample)
+        answer = Answer(self.stamp_ns, self._command, self._sample, complete)
+        if complete:
             self.answered += 1
         elif now_s - self._since_s >= self.timeout_s:
             self.timeouts += 1

@@ -54,10 +54,22 @@ class SimNodeConfig:
         "command and policy/action, then one step) and publish fpo_msgs/RolloutChunk on rollouts",
     )
     rollout_chunk_steps: int = setting(64, "Training: transitions per RolloutChunk", 1, 100000)
-    lockstep_timeout_s: float = setting(
-        1.0, "Training: wait this long for a state's answer, then step holding the last target", 0.01, 60.0
+    publish_clock: bool = setting(
+        False,
+        "Simulated time: publish rosgraph_msgs/Clock on /clock, one control period further per step, stamp "
+        "everything with it and run in lockstep as fast as the consumers allow (each state waits for the "
+        "joint_trajectory command stamped with its time). Consumers run with use_sim_time:=true",
     )
-    lockstep_poll_s: float = setting(0.001, "Training: period of the lockstep timer, s", 0.0001, 0.1)
+    lockstep_timeout_s: float = setting(
+        1.0,
+        "Lockstep (publish_rollouts, publish_clock): wait this long (wall clock) for a state's answer, "
+        "then step holding the last target; counted as lockstep_timeouts",
+        0.01,
+        60.0,
+    )
+    lockstep_poll_s: float = setting(
+        0.001, "Lockstep (publish_rollouts, publish_clock): period of the lockstep timer, s", 0.0001, 0.1
+    )
 
     def __post_init__(self) -> None:
         check_ranges(self)
