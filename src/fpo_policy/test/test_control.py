@@ -86,12 +86,13 @@ def test_stochastic_start_differs_between_ticks(checkpoint):
     ("goal", "reason"), [(None, "waiting for a task/state goal"), (np.zeros(5), "got length 5")]
 )
 def test_without_a_valid_goal_nothing_is_sent(checkpoint, goal, reason):
+    """A loaded policy without its input waits (WAITING_FOR_INPUT), distinct from NO_POLICY."""
     loop = loop_with(checkpoint)
     observe(loop, 0.0)
     loop.goal = goal
     decision = loop.tick(0.0).decision
     assert decision.command is None
-    assert decision.state == SafetyState.NO_POLICY
+    assert decision.state == SafetyState.WAITING_FOR_INPUT
     assert reason in decision.reason
 
 
@@ -101,7 +102,18 @@ def test_a_goal_for_another_task_is_not_used(checkpoint):
     loop.goal, loop.goal_env_id = GOAL, "SO100ReachTwoGoals-v1"
     decision = loop.tick(0.0).decision
     assert decision.command is None
+    assert decision.state == SafetyState.WAITING_FOR_INPUT
     assert "task/state is for SO100ReachTwoGoals-v1" in decision.reason
+
+
+def test_commands_ramp_from_the_measured_pose_once_the_goal_arrives(checkpoint):
+    loop = loop_with(checkpoint)
+    observe(loop, 0.0)
+    assert loop.tick(0.0).decision.state == SafetyState.WAITING_FOR_INPUT
+    loop.goal = GOAL
+    decision = loop.tick(0.0).decision
+    assert decision.state == SafetyState.RAMPING
+    np.testing.assert_allclose(decision.command, loop.safety.measured_position_rad)  # ramp step 0
 
 
 def test_no_policy_sends_nothing():

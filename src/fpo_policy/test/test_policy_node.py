@@ -114,6 +114,25 @@ def test_a_bad_checkpoint_at_start_leaves_the_node_safe_until_a_good_one(tmp_pat
         assert status.checkpoint_sha256 == load_policy(good).sha256
 
 
+def test_a_loaded_policy_without_its_goal_reports_waiting_for_input(tmp_path):
+    """Joint states but no task/state: the status names the loaded policy and WAITING_FOR_INPUT
+    (not NO_POLICY), nothing is commanded, and the goal starts the commands."""
+    path = write_policy(tmp_path / "reach.safetensors", version=3)
+    with policy_node_and_arm(policy_node_args(str(path), *FAST)) as arm:
+        waiting = arm.status_where(in_state(PolicyStatus.SAFETY_WAITING_FOR_INPUT))
+        assert waiting is not None
+        assert (waiting.safety_state_text, waiting.policy_version) == ("WAITING_FOR_INPUT", 3)
+        assert waiting.policy_id != ""
+        assert arm.spin_until(lambda: any("task/state goal" in d["reason"] for d in arm.diagnostics))
+        later = arm.status_where(lambda s: s.ticks > waiting.ticks + 20)
+        assert later.safety_state == PolicyStatus.SAFETY_WAITING_FOR_INPUT
+        assert (later.commands_sent, arm.commands) == (0, [])
+
+        arm.publish_goal()
+        assert arm.status_where(in_state(PolicyStatus.SAFETY_ACTIVE))
+        assert arm.commands
+
+
 def test_reload_of_good_and_bad_checkpoints_keeps_commanding(tmp_path):
     v1 = write_policy(tmp_path / "v1.safetensors", version=1)
     v2 = write_policy(tmp_path / "v2.safetensors", version=2, seed=2)

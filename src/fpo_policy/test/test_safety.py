@@ -276,7 +276,7 @@ def test_smooth_start_first_command_is_the_measured_pose_then_ramps():
     np.testing.assert_allclose([d for _, d in steps], [0, 0.025, 0.05, 0.075, 0.1, 0.1, 0.1])
 
 
-@pytest.mark.parametrize("interruption", ["estop", "stale", "no_policy"])
+@pytest.mark.parametrize("interruption", ["estop", "stale", "no_policy", "waiting_for_input"])
 def test_every_interruption_restarts_the_smooth_start(interruption):
     f = active(ramp_ticks=3)
     for _ in range(5):
@@ -291,6 +291,8 @@ def test_every_interruption_restarts_the_smooth_start(interruption):
         now = 1.0
         f.tick(now, MID)
         f.observe(JOINT_NAMES, MID, stamp_s=now)
+    elif interruption == "waiting_for_input":
+        f.tick(now, None, idle=SafetyState.WAITING_FOR_INPUT)
     else:
         f.tick(now, None)
     decision = f.tick(now, MID + 1.0)
@@ -312,6 +314,20 @@ def test_no_policy_sends_nothing():
     f = active()
     decision = f.tick(0.0, None)
     assert (decision.state, decision.command) == (SafetyState.NO_POLICY, None)
+
+
+def test_a_policy_waiting_for_input_sends_nothing():
+    f = active()
+    sent = f.counters.commands_sent
+    decision = f.tick(0.0, None, idle=SafetyState.WAITING_FOR_INPUT)
+    assert (decision.state, decision.command) == (SafetyState.WAITING_FOR_INPUT, None)
+    assert f.counters.commands_sent == sent
+
+
+@pytest.mark.parametrize("idle", [SafetyState.ACTIVE, SafetyState.ESTOP, SafetyState.STARTING])
+def test_only_the_two_idle_states_name_a_missing_target(idle):
+    with pytest.raises(ValueError, match="idle"):
+        active().tick(0.0, None, idle=idle)
 
 
 @pytest.mark.parametrize(

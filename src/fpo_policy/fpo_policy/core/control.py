@@ -26,6 +26,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -235,6 +236,20 @@ class PolicySample:
     """(A,) float32, the unsquashed sample the command was made from."""
 
 
+class Target(NamedTuple):
+    """A tick's joint targets from the policy, or why there are none."""
+
+    joints_rad: np.ndarray | None
+    """(6,) absolute joint targets in rad, contract order; None: nothing to command."""
+    reason: str = ""
+    idle: SafetyState = SafetyState.NO_POLICY
+    """The state of a tick without targets: NO_POLICY or WAITING_FOR_INPUT."""
+
+
+def _waiting(reason: str) -> Target:
+    return Target(None, reason, SafetyState.WAITING_FOR_INPUT)
+
+
 @dataclass(frozen=True)
 class TickResult:
     decision: SafetyDecision
@@ -285,25 +300,26 @@ class ControlLoop:
                 self.reloads.last_error = result.error
         return done
 
-    def target(self) -> tuple[np.ndarray | None, str]:
-        """This tick's joint targets from the policy and, when there are none, why.
+    def target(self) -> Target:
+        """This tick's joint targets from the policy or, when there are none, why.
 
-        None when the policy cannot act (no policy, no joint state, no goal of the task's length, or
-        the policy raised). A policy output of the wrong shape or not finite is returned as it is,
-        for the filter to reject and count.
+        None with NO_POLICY when there is no policy or it raised; None with WAITING_FOR_INPUT when a
+        policy is loaded but its input is not there (no joint state, or no goal of its task's length
+        for its task). A policy output of the wrong shape or not finite is returned as it is, for
+        the filter to reject and count.
         """
         loaded = self.current
         q = self.safety.measured_position_rad
         if loaded is None:
-            return None, "no policy loaded"
+            return Target(None, "no policy loaded")
         if q is None:
-            return None, "no joint state yet"
+            return _waiting("no joint state yet")
         if self.goal_env_id and self.goal_env_id != loaded.task.env_id:
-            return None, f"task/state is for {self.goal_env_id}, the policy for {loaded.task.env_id}"
+            return _waiting(f"task/state is for {self.goal_env_id}, the policy for {loaded.task.env_id}")
         goal = np.zeros(0) if loaded.task.goal_dim == 0 else self.goal
         if goal is None or goal.shape != (loaded.task.goal_dim,):
             got = "none" if goal is None else f"length {goal.size}"
-            return None, f"waiting for a task/state goal of length {loaded.task.goal_dim} (got {got})"
+            return _waiting(f"waiting for a task/state goal of length {loaded.task.goal_dim} (got {got})")
         obs = loaded.task.observation(q, self.safety.measured_velocity_rad_s, goal)
         try:
             action, raw = loaded.policy.act_with_raw(
@@ -314,14 +330,14 @@ class ControlLoop:
             )
         except (RuntimeError, ValueError) as err:
             self.act_errors += 1
-            return None, f"policy failed to act: {err}"
+            return Target(None, f"policy failed to act: {err}")
         self._sample = PolicySample(loaded.policy_id, loaded.version, obs, np.asarray(raw, np.float32)[0])
         action = np.asarray(action, dtype=np.float64)
         action = action[0] if action.ndim == 2 and action.shape[0] == 1 else action
         self.last_action = action
         if action.shape != (loaded.task.act_dim,) or not np.all(np.isfinite(action)):
-            return action, ""
-        return loaded.task.action_to_target(action, q), ""
+            return Target(action)
+        return Target(loaded.task.action_to_target(action, q))
 
     def tick(self, now_s: float) -> TickResult:
         """One control tick at ``now_s`` (monotonic s)."""
@@ -329,9 +345,9 @@ class ControlLoop:
         self._sample = None
         if self.safety.estopped or self.safety.state_age_s(now_s) > self.safety.config.stale_timeout_s:
             return TickResult(self.safety.tick(now_s, None), reloads)  # the filter holds: no inference
-        target, why = self.target()
-        decision = self.safety.tick(now_s, target)
-        if target is None and decision.state == SafetyState.NO_POLICY:
+        target, why, idle = self.target()
+        decision = self.safety.tick(now_s, target, idle=idle)
+        if target is None and decision.state == idle:
             decision = replace(decision, reason=why)
         sample = self._sample if decision.command is not None else None
         return TickResult(decision, reloads, sample)

@@ -20,7 +20,10 @@ too). Otherwise nothing is sent. ``cmd = clip(clip(target, lo_m, hi_m), m - s, m
 - ``STARTING``: no valid joint state yet; nothing is sent.
 - ``STALE_HOLD``: the newest valid joint state is older than ``stale_timeout_s``; the command is
   the last measured position (step 0: nothing moves).
-- ``NO_POLICY``: no policy output (no checkpoint loaded); nothing is sent.
+- ``NO_POLICY``: no policy output (no checkpoint loaded, or the policy failed to act); nothing is
+  sent.
+- ``WAITING_FOR_INPUT``: a policy is loaded but its task input is missing (no task goal of the
+  policy's task yet); nothing is sent. The caller says which of the two (``tick(..., idle=)``).
 - ``RAMPING``: a smooth start after any of the above. The first command is the measured position;
   the allowed step then grows linearly to its full value over ``ramp_ticks`` commands.
 - ``ACTIVE``: policy targets pass through the limits and the per-tick step.
@@ -52,6 +55,12 @@ class SafetyState(enum.IntEnum):
     STALE_HOLD = 3
     ESTOP = 4
     NO_POLICY = 5
+    WAITING_FOR_INPUT = 6
+
+
+_IDLE_STATES = {SafetyState.NO_POLICY: "no policy", SafetyState.WAITING_FOR_INPUT: "waiting for input"}
+"""The states of a tick without a target from the policy (fresh joint state, no e-stop), with
+the reason the filter gives."""
 
 
 @dataclass(frozen=True)
@@ -195,12 +204,18 @@ class SafetyFilter:
 
     # The tick -----------------------------------------------------------------------------------
 
-    def tick(self, now_s: float, target_rad=None, names=None) -> SafetyDecision:
+    def tick(
+        self, now_s: float, target_rad=None, names=None, *, idle: SafetyState = SafetyState.NO_POLICY
+    ) -> SafetyDecision:
         """Filter one tick's target.
 
         ``target_rad``: the policy's absolute joint targets in rad, (6,) in contract order, or in the
-        order of ``names`` when given; None when no policy is loaded.
+        order of ``names`` when given; None when there is none, and then ``idle`` says why:
+        NO_POLICY (no policy loaded, or it failed to act) or WAITING_FOR_INPUT (a policy is loaded,
+        its task input is missing).
         """
+        if idle not in _IDLE_STATES:
+            raise ValueError(f"idle must be one of {[s.name for s in _IDLE_STATES]}, got {idle!r}")
         if self._estop:
             self.counters.estop_blocks += 1
             return self._hold_nothing(SafetyState.ESTOP, "e-stop latched")
@@ -212,7 +227,7 @@ class SafetyFilter:
             self._enter(SafetyState.STALE_HOLD)
             return self._send(SafetyState.STALE_HOLD, measured.copy(), "joint states stale: holding")
         if target_rad is None:
-            return self._hold_nothing(SafetyState.NO_POLICY, "no policy")
+            return self._hold_nothing(idle, _IDLE_STATES[idle])
 
         target = self._validate_target(target_rad, names)
         state = SafetyState.RAMPING if self._ramp_count <= self.config.ramp_ticks else SafetyState.ACTIVE
