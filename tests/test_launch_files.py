@@ -90,6 +90,19 @@ def test_train_bringup_namespaces_pairs_and_shares_rollouts():
     assert "publish_rollouts:=true" in args
 
 
+def test_sim_bringup_on_simulated_time_clocks_the_sim_and_runs_the_policy_on_it():
+    from fpo_sim.core.sim_loop import SimNodeConfig
+
+    sim, policy = bringup.sim_loop(bringup.BringupArgs(use_sim_time=True, checkpoint="/tmp/x.safetensors"))
+    assert SimNodeConfig(**sim.parameters).publish_clock
+    assert "use_sim_time" not in sim.parameters  # the sim keeps its own time: its timers stay on wall time
+    assert policy.parameters["use_sim_time"] is True
+    sim, policy = bringup.sim_loop(bringup.BringupArgs(checkpoint="/tmp/x.safetensors"))
+    assert "publish_clock" not in sim.parameters
+    assert "use_sim_time" not in policy.parameters
+    assert bringup.BringupArgs.from_strings({"use_sim_time": "true"}).use_sim_time
+
+
 @pytest.mark.parametrize("config", [bringup.URDF, bringup.RVIZ_CONFIG], ids=lambda c: c.relative_path)
 def test_description_files_are_installed(config):
     pytest.importorskip("ament_index_python")

@@ -95,6 +95,9 @@ class BringupArgs:
     """Training only: how many sim nodes produce rollouts."""
     camera: bool = False
     """Simulation only: render the sim camera and publish camera/image_raw (slower)."""
+    use_sim_time: bool = False
+    """Simulation only: the sim node publishes simulated time on /clock (``publish_clock``) and steps
+    as fast as the policy answers; every other node runs on it (``use_sim_time``)."""
 
     @classmethod
     def from_strings(cls, values: dict[str, str]) -> BringupArgs:
@@ -135,6 +138,7 @@ ARG_DESCRIPTIONS: dict[str, str] = {
     "fake_hardware": "Drive the built-in STS3215 bus emulator instead of a serial port",
     "num_sims": "Number of sim nodes producing rollouts (training)",
     "camera": "Render the simulated camera and publish camera/image_raw (simulation)",
+    "use_sim_time": "Run on the sim node's simulated /clock, as fast as the policy answers (simulation)",
 }
 
 SIM_CONFIG = ConfigFile("fpo_sim", "config/sim_node.yaml")
@@ -162,9 +166,14 @@ def _sim_node(args: BringupArgs, name: str = "sim_node", **extra: object) -> Nod
 
 
 def sim_loop(args: BringupArgs) -> list[NodeSpec]:
-    """The simulated arm driven by the policy: sim node + policy node."""
-    sim = _sim_node(args, obs_mode="rgb") if args.camera else _sim_node(args)
-    return [sim, _policy_node(args)]
+    """The simulated arm driven by the policy: sim node + policy node (on the sim's /clock with
+    ``use_sim_time``: the sim keeps its own time, the policy node runs on it)."""
+    sim_params: dict[str, object] = {"obs_mode": "rgb"} if args.camera else {}
+    policy_params: dict[str, object] = {}
+    if args.use_sim_time:
+        sim_params["publish_clock"] = True
+        policy_params["use_sim_time"] = True
+    return [_sim_node(args, **sim_params), _policy_node(args, **policy_params)]
 
 
 def real_loop(args: BringupArgs) -> list[NodeSpec]:

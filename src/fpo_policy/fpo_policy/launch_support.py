@@ -45,7 +45,9 @@ def _actions(context, bringup: str, arg_names: tuple[str, ...]) -> list:
                 package="robot_state_publisher",
                 executable="robot_state_publisher",
                 namespace=ns,
-                parameters=[{"robot_description": URDF.resolve().read_text()}],
+                parameters=[
+                    {"robot_description": URDF.resolve().read_text(), "use_sim_time": args.use_sim_time}
+                ],
                 output="screen",
             )
         )
@@ -56,6 +58,7 @@ def _actions(context, bringup: str, arg_names: tuple[str, ...]) -> list:
                 executable="rviz2",
                 namespace=ns,
                 arguments=["-d", str(RVIZ_CONFIG.resolve())],
+                parameters=[{"use_sim_time": args.use_sim_time}],
             )
         )
     return actions
