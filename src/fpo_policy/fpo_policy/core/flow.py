@@ -24,6 +24,7 @@ from typing import Literal
 
 import torch
 from torch import Tensor, nn
+from torch.nn import functional as F
 
 from fpo_policy.core.networks import mlp
 
@@ -106,6 +107,8 @@ class VelocityField(nn.Module):
         and the bracket, ``first[j]``, does not depend on x_t, so it is computed once per integration
         for all T times; each evaluation then costs W_x x_t and the rest of the network. The terms are
         summed in another order than the single matmul of :meth:`forward`, hence "up to rounding".
+        The layers are called through their ``forward`` (linear ones as ``F.linear``), so module hooks
+        do not run here; nothing in this project registers any.
         """
         o, a = self.config.obs_dim, self.config.act_dim
         linear, *rest = self.net
@@ -114,11 +117,16 @@ class VelocityField(nn.Module):
         obs_term = torch.addmm(linear.bias, obs, w[:o])  # (B, H)
         first = torch.add(obs_term, (t_features @ w[o + a :]).unsqueeze(1)).unbind(0)
         scale = self.config.output_scale
+        # The rest of the network as plain calls: at batch 1, nn.Module.__call__ costs about as much
+        # as a small layer's arithmetic, and a stage runs K x (1, 2 or 4) times per integration.
+        calls = [
+            (F.linear, (m.weight, m.bias)) if isinstance(m, nn.Linear) else (m.forward, ()) for m in rest
+        ]
 
         def v(x_t: Tensor, first_j: Tensor) -> Tensor:
             h = torch.addmm(first_j, x_t, w_x)
-            for layer in rest:
-                h = layer(h)
+            for fn, args in calls:
+                h = fn(h, *args)
             return h if scale == 1.0 else scale * h
 
         return v, first
