@@ -38,6 +38,7 @@ from builtin_interfaces.msg import Time
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from geometry_msgs.msg import Point
 from rclpy.clock import Clock, ClockType
+from rclpy.event_handler import PublisherEventCallbacks, SubscriptionEventCallbacks
 from rclpy.node import Node
 from rosgraph_msgs.msg import Clock as ClockMsg
 from sensor_msgs.msg import CameraInfo, Image, JointState
@@ -56,6 +57,13 @@ from so100_driver.core.joints import JOINT_NAMES
 from so100_driver.node_main import run_node
 from so100_driver.parameters import declare_config
 
+# rclpy gives every publisher and subscription two QoS-event handlers (warnings about an
+# incompatible QoS or type), each a waitable the executor sets up and checks on every wait: with
+# the node's eight that cost a measurable share of a free-running tick. The node's go without; a
+# peer with an incompatible QoS or type still reports it from its own side.
+_NO_PUB_EVENTS = PublisherEventCallbacks(use_default_callbacks=False)
+_NO_SUB_EVENTS = SubscriptionEventCallbacks(use_default_callbacks=False)
+
 
 class SimNode(Node):
     def __init__(self, **kwargs) -> None:
@@ -70,18 +78,18 @@ class SimNode(Node):
         self._joint_msg = JointState(name=list(JOINT_NAMES))
         self._task_msg = TaskState(env_id=self.loop.spec.env_id)
         self._task_msg.header.frame_id = self.config.frame_id
-        self.joint_pub = self.create_publisher(JointState, topics.JOINT_STATES, topics.QOS_STATE)
-        self.task_pub = self.create_publisher(TaskState, topics.TASK_STATE, topics.QOS_LATCHED)
-        self.marker_pub = self.create_publisher(Marker, topics.TASK_MARKER, topics.QOS_LATCHED)
-        self.diag_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.QOS_STATUS)
+        self.joint_pub = self._publisher(JointState, topics.JOINT_STATES, topics.QOS_STATE)
+        self.task_pub = self._publisher(TaskState, topics.TASK_STATE, topics.QOS_LATCHED)
+        self.marker_pub = self._publisher(Marker, topics.TASK_MARKER, topics.QOS_LATCHED)
+        self.diag_pub = self._publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.QOS_STATUS)
         self.image_pub = self.info_pub = None
         if self.config.obs_mode == "rgb":
-            self.image_pub = self.create_publisher(Image, topics.CAMERA_IMAGE, topics.QOS_IMAGE)
-            self.info_pub = self.create_publisher(CameraInfo, topics.CAMERA_INFO, topics.QOS_IMAGE)
+            self.image_pub = self._publisher(Image, topics.CAMERA_IMAGE, topics.QOS_IMAGE)
+            self.info_pub = self._publisher(CameraInfo, topics.CAMERA_INFO, topics.QOS_IMAGE)
 
-        self.create_subscription(JointTrajectory, topics.JOINT_TRAJECTORY, self._store, topics.QOS_COMMAND)
-        self.create_subscription(Float64MultiArray, topics.COMMANDS, self._store, topics.QOS_COMMAND)
-        self.create_subscription(Bool, topics.ESTOP, self._store, topics.QOS_LATCHED)
+        self._queue_from(JointTrajectory, topics.JOINT_TRAJECTORY, topics.QOS_COMMAND)
+        self._queue_from(Float64MultiArray, topics.COMMANDS, topics.QOS_COMMAND)
+        self._queue_from(Bool, topics.ESTOP, topics.QOS_LATCHED)
         self.create_service(Trigger, "~/reset", self._on_reset)
         self.create_service(Trigger, topics.RESET_ESTOP_SERVICE, self._on_reset_estop)
 
@@ -92,8 +100,8 @@ class SimNode(Node):
             self.chunks_published = 0
             self.observation_mismatches = 0
             self._published_obs = None
-            self.rollout_pub = self.create_publisher(RolloutChunk, topics.ROLLOUTS, topics.QOS_ROLLOUTS)
-            self.create_subscription(PolicyAction, topics.POLICY_ACTION, self._store, topics.QOS_COMMAND)
+            self.rollout_pub = self._publisher(RolloutChunk, topics.ROLLOUTS, topics.QOS_ROLLOUTS)
+            self._queue_from(PolicyAction, topics.POLICY_ACTION, topics.QOS_COMMAND)
         self.clock_pub = None
         if self.config.publish_clock:
             # Simulated time starts one period in (time 0 means "no time yet" to ROS clocks) and
@@ -102,7 +110,7 @@ class SimNode(Node):
             self._period_ns = int(float(1.0 / self.loop.rate_hz) * 1e9)
             self._sim_time_ns = self._period_ns
             self._clock_msg = ClockMsg()
-            self.clock_pub = self.create_publisher(ClockMsg, topics.CLOCK, topics.QOS_CLOCK)
+            self.clock_pub = self._publisher(ClockMsg, topics.CLOCK, topics.QOS_CLOCK)
         if self.config.publish_rollouts or self.config.publish_clock:
             self.lockstep = Lockstep(self.config.lockstep_timeout_s, with_sample=self.config.publish_rollouts)
             # Wall time even if this node was given use_sim_time: its own clock must not wait on itself.
@@ -115,6 +123,13 @@ class SimNode(Node):
         self.get_logger().info(
             f"{self.loop.spec.env_id} at {self.loop.rate_hz:g} Hz ({pace}), obs_mode={self.config.obs_mode}"
         )
+
+    def _publisher(self, msg_type, topic: str, qos):
+        return self.create_publisher(msg_type, topic, qos, event_callbacks=_NO_PUB_EVENTS)
+
+    def _queue_from(self, msg_type, topic: str, qos) -> None:
+        """Messages on ``topic`` go to the inbox (processed on the timer)."""
+        self.create_subscription(msg_type, topic, self._store, qos, event_callbacks=_NO_SUB_EVENTS)
 
     # -- inputs, applied on the timer in arrival order ----------------------------------------------
     def _store(self, msg) -> None:
