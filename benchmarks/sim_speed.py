@@ -9,9 +9,11 @@ For each task and observation mode, in one run:
   process over ``--window-s`` seconds (camera images too with ``obs_mode:=rgb``).
 
 Each case is measured ``--rounds`` times, alternating env, loop and node, and the best rate of
-each is kept (other jobs on a shared machine only ever slow a measurement down). Prints a
-Markdown table with node / env (target >= 0.9). Run from the repository root after
-``source tools/env.sh``::
+each is kept (other jobs on a shared machine only ever slow a measurement down). Each rate is
+also taken per second of CPU time of the process doing the work (this one for env and loop; the
+sim_node process, all its threads, for node), which other jobs on a loaded machine disturb far
+less than wall time. Prints a Markdown table with node / env (target >= 0.9) in both. Run from
+the repository root after ``source tools/env.sh``::
 
     python benchmarks/sim_speed.py --steps 300 --window-s 6 --rounds 2
 """
@@ -38,7 +40,21 @@ os.environ.setdefault("FASTDDS_BUILTIN_TRANSPORTS", "LARGE_DATA")
 CASES = [("SO100Reach-v1", "state"), ("SO100Reach-v1", "rgb"), ("fpo_sim/PickCubeSO100-v1", "state")]
 
 
-def env_rate(env_id: str, obs_mode: str, steps: int) -> float:
+def process_cpu_s(pid: int) -> float:
+    """CPU time (user + system, all threads) a process has used so far, s (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def timed(steps: int, step) -> tuple[float, float]:
+    """(steps per wall s, steps per CPU s of this process) of ``steps`` calls of ``step``."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    for _ in range(steps):
+        step()
+    return steps / (time.perf_counter() - wall), steps / (time.process_time() - cpu)
+
+
+def env_rate(env_id: str, obs_mode: str, steps: int) -> tuple[float, float]:
     import gymnasium as gym
 
     import fpo_sim.envs  # noqa: F401
@@ -48,17 +64,18 @@ def env_rate(env_id: str, obs_mode: str, steps: int) -> float:
     env.action_space.seed(0)
     for _ in range(10):
         env.step(env.action_space.sample())
-    start = time.perf_counter()
-    for _ in range(steps):
+
+    def step() -> None:
         _, _, terminated, truncated, _ = env.step(env.action_space.sample())
         if terminated or truncated:
             env.reset()
-    rate = steps / (time.perf_counter() - start)
+
+    rates = timed(steps, step)
     env.close()
-    return rate
+    return rates
 
 
-def loop_rate(env_id: str, obs_mode: str, steps: int) -> float:
+def loop_rate(env_id: str, obs_mode: str, steps: int) -> tuple[float, float]:
     from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig
     from fpo_sim.sim_env import SO100Sim
 
@@ -66,16 +83,14 @@ def loop_rate(env_id: str, obs_mode: str, steps: int) -> float:
     loop = SimLoop(sim, SimNodeConfig(env_id=env_id, obs_mode=obs_mode))
     for _ in range(10):
         loop.tick()
-    start = time.perf_counter()
-    for _ in range(steps):
-        loop.tick()
-    rate = steps / (time.perf_counter() - start)
+    rates = timed(steps, loop.tick)
     sim.close()
-    return rate
+    return rates
 
 
-def node_rate(env_id: str, obs_mode: str, window_s: float) -> tuple[float, float]:
-    """(joint_states rate, camera image rate) of a free-running sim_node, Hz."""
+def node_rate(env_id: str, obs_mode: str, window_s: float) -> tuple[float, float, float]:
+    """(joint_states rate, camera image rate, joint_states per CPU s of the node) of a
+    free-running sim_node, Hz."""
     from ros_testing import child_process, ros_node, spin_until
     from sensor_msgs.msg import Image, JointState
 
@@ -97,13 +112,16 @@ def node_rate(env_id: str, obs_mode: str, window_s: float) -> tuple[float, float
         if not spin_until(node, lambda: len(stamps) >= 20, timeout_s=90):
             raise RuntimeError(f"sim_node published nothing:\n{proc.stdout.read()}")
         first, first_frames = len(stamps), len(frames)
+        cpu = process_cpu_s(proc.pid)
         end = time.monotonic() + window_s
         spin_until(node, lambda: time.monotonic() > end, timeout_s=window_s + 5)
+        cpu = process_cpu_s(proc.pid) - cpu
+        received = len(stamps) - first
     window = np.array(stamps[first:])
     state_rate = (len(window) - 1) / (window[-1] - window[0])
     images = np.array(frames[first_frames:])
     image_rate = (len(images) - 1) / (images[-1] - images[0]) if len(images) > 1 else 0.0
-    return state_rate, image_rate
+    return state_rate, image_rate, received / cpu
 
 
 def main() -> None:
@@ -114,19 +132,26 @@ def main() -> None:
     ns = parser.parse_args()
     rows = []
     for env_id, obs_mode in CASES:
-        env = loop = node = images = 0.0
+        best = np.zeros(7)  # env, loop, node, images (wall); env, loop, node (per CPU s)
         for _ in range(ns.rounds):
-            env = max(env, env_rate(env_id, obs_mode, ns.steps))
-            loop = max(loop, loop_rate(env_id, obs_mode, ns.steps))
-            node_state, node_images = node_rate(env_id, obs_mode, ns.window_s)
-            node, images = max(node, node_state), max(images, node_images)
-        rows.append((env_id, obs_mode, env, loop, node, images, node / env))
-        print(f"{env_id} {obs_mode}: env {env:.0f}/s loop {loop:.0f}/s node {node:.0f}/s", file=sys.stderr)
-    print("| task | obs | env steps/s | loop ticks/s | node joint_states/s | node images/s | node / env |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
-    for env_id, obs_mode, env, loop, node, images, ratio in rows:
+            env, env_cpu = env_rate(env_id, obs_mode, ns.steps)
+            loop, loop_cpu = loop_rate(env_id, obs_mode, ns.steps)
+            node, images, node_cpu = node_rate(env_id, obs_mode, ns.window_s)
+            best = np.maximum(best, [env, loop, node, images, env_cpu, loop_cpu, node_cpu])
+        rows.append((env_id, obs_mode, *best))
+        print(f"{env_id} {obs_mode}: " + " ".join(f"{x:.0f}" for x in best), file=sys.stderr)
+    print(
+        "| task | obs | env steps/s | loop ticks/s | node joint_states/s | node images/s | node / env "
+        "| env per CPU s | loop per CPU s | node per CPU s | node / env (CPU) |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for env_id, obs_mode, env, loop, node, images, env_cpu, loop_cpu, node_cpu in rows:
         img = f"{images:.0f}" if obs_mode == "rgb" else "-"
-        print(f"| {env_id} | {obs_mode} | {env:.0f} | {loop:.0f} | {node:.0f} | {img} | {ratio:.2f} |")
+        print(
+            f"| {env_id} | {obs_mode} | {env:.0f} | {loop:.0f} | {node:.0f} | {img} | {node / env:.2f} "
+            f"| {env_cpu:.0f} | {loop_cpu:.0f} | {node_cpu:.0f} | {node_cpu / env_cpu:.2f} |"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}", file=sys.stderr)
 
 
 if __name__ == "__main__":
