@@ -129,6 +129,57 @@ def _in_graph(node, copy: Copy, node_name: str) -> bool:
     return (node_name, f"/{copy.namespace}") in node.get_node_names_and_namespaces()
 
 
+def _python(args: list[str], **kwargs) -> subprocess.Popen:
+    """``python args...`` with the workspace importable, stdout and stderr together in one pipe."""
+    out = {"stdout": subprocess.PIPE, "stderr": subprocess.STDOUT, "text": True}
+    return subprocess.Popen([sys.executable, *args], env=python_env(), **out, **kwargs)
+
+
+def _start(args: list[str], namespace: str, moment: str, sig: signal.Signals) -> Copy:
+    return Copy(namespace, moment, sig, _python(args))
+
+
+def _signal_and_wait(node, copies: list[Copy], when, timeout_s: float = 120.0) -> None:
+    """Spin until each copy got its signal at the moment ``when(copy, now)`` names (asked until it
+    names one) and exited; kill what is left."""
+
+    def step() -> bool:
+        now = time.monotonic()
+        for c in copies:
+            if c.signal_at is None:
+                c.signal_at = now if c.proc.poll() is not None else when(c, now)
+            if c.signalled_at is None and c.signal_at is not None and now >= c.signal_at:
+                c.proc.send_signal(c.sig)
+                c.signalled_at = now
+            elif c.signalled_at is not None and c.exited_at is None and c.proc.poll() is not None:
+                c.exited_at = now
+        return all(c.exited_at is not None for c in copies)
+
+    try:
+        spin_until(node, step, timeout_s)
+    finally:
+        for c in copies:
+            if c.proc.poll() is None:
+                c.proc.kill()
+
+
+def _failures(output: str) -> list[str]:
+    return [line for line in output.splitlines() if any(m in line for m in FAILURE_MARKERS)]
+
+
+def _assert_stopped_cleanly(c: Copy, label: str, deadline_s: float) -> str:
+    """Exit code 0 within ``deadline_s`` of the signal, the shutdown line, no failure output."""
+    output, _ = c.proc.communicate(timeout=30)
+    assert c.signalled_at is not None, f"{label} never came up:\n{output}"
+    assert c.exited_at is not None, f"{label} did not exit:\n{output}"
+    assert c.proc.returncode == 0, f"{label} exited with {c.proc.returncode}:\n{output}"
+    took = c.exited_at - c.signalled_at
+    assert took < deadline_s, f"{label} took {took:.1f} s to exit"
+    assert not _failures(output), f"{label} output:\n{output}"
+    assert f"{c.sig.name}: shutting down" in output, f"{label} output:\n{output}"
+    return output
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(EXECUTABLES))
 def test_signals_stop_the_node_cleanly(name, tmp_path):
@@ -136,68 +187,36 @@ def test_signals_stop_the_node_cleanly(name, tmp_path):
     msg_class = exe.message_class()
     from so100_driver import topics
 
-    qos = topics.QOS_COMMAND if exe.topic == "joint_trajectory" else topics.QOS_STATUS
-    if exe.topic == "joint_states":
-        qos = topics.QOS_STATE
-    rng = random.Random()
+    by_topic = {"joint_states": topics.QOS_STATE, "joint_trajectory": topics.QOS_COMMAND}
+    qos = by_topic.get(exe.topic, topics.QOS_STATUS)
     with ros_node(f"{name}_shutdown_test") as node:
         if name == "policy_node":
             _feed_the_policy(node)
         copies: list[Copy] = []
-        try:
-            for i, (moment, sig) in enumerate(COPIES):
-                namespace = f"{name}_{i}"
-                (tmp_path / namespace).mkdir()
-                proc = subprocess.Popen(
-                    [sys.executable, *exe.args(namespace, tmp_path)],
-                    env=python_env(),
-                    stdout=subprocess.PIPE,
-                    stderr=subprocess.STDOUT,
-                    text=True,
-                )
-                copy = Copy(namespace, moment, sig, proc)
-                node.create_subscription(
-                    msg_class,
-                    f"/{namespace}/{exe.topic}",
-                    lambda msg, c=copy: setattr(c, "received", c.received + 1),
-                    qos,
-                )
-                copies.append(copy)
+        for i, (moment, sig) in enumerate(COPIES):
+            namespace = f"{name}_{i}"
+            (tmp_path / namespace).mkdir()
+            copy = _start(exe.args(namespace, tmp_path), namespace, moment, sig)
+            node.create_subscription(
+                msg_class,
+                f"/{namespace}/{exe.topic}",
+                lambda msg, c=copy: setattr(c, "received", c.received + 1),
+                qos,
+            )
+            copies.append(copy)
 
-            def step() -> bool:
-                now = time.monotonic()
-                for c in copies:
-                    if c.signal_at is None:
-                        up = _in_graph(node, c, exe.node_name) if c.moment == "starting" else c.received > 0
-                        if up or c.proc.poll() is not None:
-                            # Running copies: some random moment of their timers' cycle.
-                            c.signal_at = now + (rng.uniform(0.0, 0.2) if c.moment == "running" else 0.0)
-                    if c.signalled_at is None and c.signal_at is not None and now >= c.signal_at:
-                        c.proc.send_signal(c.sig)
-                        c.signalled_at = now
-                    elif c.signalled_at is not None and c.exited_at is None and c.proc.poll() is not None:
-                        c.exited_at = now
-                return all(c.exited_at is not None for c in copies)
+        def when(c: Copy, now: float) -> float | None:
+            if c.moment == "starting":
+                return now if _in_graph(node, c, exe.node_name) else None
+            # Running: at some random moment of its timers' cycle.
+            return now + random.uniform(0.0, 0.2) if c.received else None
 
-            spin_until(node, step, 120.0)
-        finally:
-            for c in copies:
-                if c.proc.poll() is None:
-                    c.proc.kill()
-        for c in copies:
-            output, _ = c.proc.communicate(timeout=30)
-            label = f"{name} /{c.namespace} ({c.moment}, {c.sig.name})"
-            assert c.signalled_at is not None, f"{label} never came up:\n{output}"
-            assert c.exited_at is not None, f"{label} did not exit:\n{output}"
-            assert c.proc.returncode == 0, f"{label} exited with {c.proc.returncode}:\n{output}"
-            deadline = RUNNING_EXIT_S if c.moment == "running" else STARTING_EXIT_S
-            took = c.exited_at - c.signalled_at
-            assert took < deadline, f"{label} took {took:.1f} s to exit"
-            failures = [line for line in output.splitlines() if any(m in line for m in FAILURE_MARKERS)]
-            assert not failures, f"{label} output:\n{output}"
-            assert f"{c.sig.name}: shutting down" in output, f"{label} output:\n{output}"
-            if exe.closing_line:
-                assert exe.closing_line in output, f"{label} output:\n{output}"
+        _signal_and_wait(node, copies, when)
+    for c in copies:
+        deadline = RUNNING_EXIT_S if c.moment == "running" else STARTING_EXIT_S
+        output = _assert_stopped_cleanly(c, f"{name} /{c.namespace} ({c.moment}, {c.sig.name})", deadline)
+        if exe.closing_line:
+            assert exe.closing_line in output, output
 
 
 @pytest.mark.slow
@@ -215,14 +234,7 @@ def test_fpo_bringup_stops_its_nodes_cleanly(how, tmp_path):
     from so100_driver import topics
 
     bringup = ["-m", "fpo_policy.bringup_runner", "real", "--fake-hardware", "--out", str(tmp_path)]
-    runner = subprocess.Popen(
-        [sys.executable, *bringup],
-        env=python_env(),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        start_new_session=True,
-    )
+    runner = _python(bringup, start_new_session=True)
     try:
         with ros_node("bringup_shutdown_test") as node:
             states, statuses = [], []
@@ -247,13 +259,46 @@ def test_fpo_bringup_stops_its_nodes_cleanly(how, tmp_path):
             runner.wait()
     assert runner.returncode == 0, output
     assert took < RUNNING_EXIT_S, f"fpo-bringup took {took:.1f} s to stop"
-    assert not [line for line in output.splitlines() if any(m in line for m in FAILURE_MARKERS)], output
+    assert not _failures(output), output
     (run_dir,) = tmp_path.iterdir()
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["stopped"] == f"stopped by {sig.name}"
     assert summary["exit_codes"] == {"so100_driver": 0, "policy_node": 0}
     for log in run_dir.glob("*.log"):  # the runner stops its nodes with SIGINT
         text = log.read_text()
-        assert not [line for line in text.splitlines() if any(m in line for m in FAILURE_MARKERS)], text
+        assert not _failures(text), text
         assert "SIGINT: shutting down" in text, text
     assert "shutdown (hold): holding the present pose" in (run_dir / "so100_driver.log").read_text()
+
+
+@pytest.mark.slow
+def test_policy_node_stops_cleanly_while_a_checkpoint_loads(tmp_path):
+    """A signal while a checkpoint loads in the background (a train bringup announces a policy
+    every few seconds): the node waits for the load, then exits 0. It used to abort now and
+    then ("terminate called without an active exception": the loader thread was torn down
+    inside torch at exit). Each copy is asked to reload over and over, so a load is always
+    running when its signal comes."""
+    from policy_checkpoints import write_policy
+    from std_srvs.srv import Trigger
+
+    checkpoint = write_policy(tmp_path / "wide.safetensors", hidden=(1024,) * 6)
+    with ros_node("policy_reload_shutdown_test") as node:
+        copies, calls = [], {}
+        for i, sig in enumerate((signal.SIGTERM, signal.SIGINT, signal.SIGTERM)):
+            namespace = f"reloading_{i}"
+            args = ["-m", "fpo_policy.policy_node", "--ros-args", "-r", f"__ns:=/{namespace}"]
+            copies.append(_start([*args, "-p", f"checkpoint:={checkpoint}"], namespace, "reloading", sig))
+            calls[namespace] = (node.create_client(Trigger, f"/{namespace}/policy_node/reload"), [])
+
+        def when(c: Copy, now: float) -> float | None:
+            client, futures = calls[c.namespace]
+            if client.service_is_ready() and (not futures or futures[-1].done()):
+                futures.append(client.call_async(Trigger.Request()))
+            # A few reloads in, at a random moment of one.
+            return now + random.uniform(0.0, 0.3) if sum(f.done() for f in futures) >= 3 else None
+
+        _signal_and_wait(node, copies, when)
+    for c in copies:
+        _assert_stopped_cleanly(
+            c, f"policy_node /{c.namespace} ({c.sig.name} while reloading)", RUNNING_EXIT_S
+        )

@@ -351,6 +351,11 @@ class PolicyNode(Node):
             ],
         )
 
+    def destroy_node(self) -> None:
+        if hasattr(self, "loop"):  # not when the constructor failed before building it
+            self.loop.reloader.close()  # a load still running at exit would abort the process
+        super().destroy_node()
+
 
 def _nanoseconds(stamp) -> int:
     return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)

@@ -250,9 +250,11 @@ def test_a_bad_reload_leaves_the_running_policy(tmp_path, checkpoint, bad):
     assert result.decision.command is not None
 
 
-def test_requests_during_a_load_keep_only_the_newest(tmp_path):
-    started, release = threading.Event(), threading.Event()
-    seen = []
+def loading_the_first_of(tmp_path, count: int):
+    """A Reloader busy loading the first of ``count`` checkpoints until ``release`` is set.
+
+    Returns (reloader, paths, release, seen): ``seen`` lists the paths loaded, in order."""
+    started, release, seen = threading.Event(), threading.Event(), []
 
     def loader(path, sha):
         started.set()
@@ -261,15 +263,30 @@ def test_requests_during_a_load_keep_only_the_newest(tmp_path):
         return load_for_control(path, sha)
 
     reloader = Reloader(loader)
-    paths = [write_policy(tmp_path / f"p{i}.safetensors", version=i) for i in range(3)]
+    paths = [write_policy(tmp_path / f"p{i}.safetensors", version=i) for i in range(count)]
     reloader.request(str(paths[0]))
     assert started.wait(10)
+    return reloader, paths, release, seen
+
+
+def test_requests_during_a_load_keep_only_the_newest(tmp_path):
+    reloader, paths, release, seen = loading_the_first_of(tmp_path, 3)
     for p in paths[1:]:
         reloader.request(str(p))
     release.set()
     assert reloader.wait()
     assert seen == [str(paths[0]), str(paths[2])]
     assert [r.loaded.version for r in reloader.take()] == [0, 2]
+
+
+def test_close_waits_for_the_running_load_and_drops_the_queued_one(tmp_path):
+    reloader, paths, release, seen = loading_the_first_of(tmp_path, 2)
+    reloader.request(str(paths[1]))
+    assert not reloader.close(timeout_s=0.05)  # still loading
+    threading.Timer(0.1, release.set).start()
+    assert reloader.close()
+    assert not reloader.busy
+    assert seen == [str(paths[0])]
 
 
 # Timing --------------------------------------------------------------------------------------------

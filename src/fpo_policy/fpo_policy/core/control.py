@@ -210,6 +210,20 @@ class Reloader:
             time.sleep(0.005)
         return True
 
+    def close(self, timeout_s: float = 30.0) -> bool:
+        """Drop a queued request and wait for the running load to end (at shutdown). True when idle.
+
+        The loader thread is a daemon; one still inside torch when the interpreter finalises is
+        torn down mid-call, which aborts the process ("terminate called without an active
+        exception"), so the owner joins it before exiting.
+        """
+        with self._lock:
+            self._queued = None
+            thread = self._thread
+        if thread is not None:
+            thread.join(timeout_s)
+        return thread is None or not thread.is_alive()
+
 
 # Timing --------------------------------------------------------------------------------------------
 
