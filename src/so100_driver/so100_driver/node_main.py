@@ -134,9 +134,9 @@ def run_node(make_node: Callable[..., N], args: list[str] | None = None) -> None
     """Init rclpy, build ``make_node(context=...)``, spin it until SIGINT/SIGTERM, tear down in order.
 
     A :data:`BAD_START` error from the constructor (bad parameters or files) is printed as one line
-    naming the executable and exits with code 2, starting nothing. Tearing down calls ``destroy_node`` even on
-    a node whose constructor failed (the context destroys the nodes it tracks), so overrides
-    release only what was built.
+    naming the executable and exits with code 2, starting nothing. Tearing down calls
+    ``destroy_node`` even on a node whose constructor failed (the context destroys the nodes it
+    tracks), so overrides release only what was built.
     """
     stop = StopSignals()
     with stop.installed():
