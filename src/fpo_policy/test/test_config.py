@@ -48,6 +48,7 @@ def test_best_measured_settings_are_the_fpo_defaults():
         1e-3,
         0.2,
     )
+    assert (cfg.loss_form, cfg.cfm_lambda) == ("eps", 0.1)
     assert PpoConfig().learning_rate == 3e-4  # CleanRL
 
 

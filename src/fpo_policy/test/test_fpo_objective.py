@@ -97,7 +97,7 @@ def test_aspo_is_ppo_for_positive_and_spo_for_negative_advantages(rho):
 def test_fpo_clip_zeroes_the_actor_gradient_outside_the_trust_region():
     """End to end through the CFM losses: with every ratio above 1 + eps and A > 0, the FPO loss
     gives the actor no gradient; with A < 0 it does."""
-    cfg = FpoConfig(aspo=False, ratio="per_sample")
+    cfg = FpoConfig(aspo=False, ratio="per_sample", cfm_lambda=0.0)  # the surrogate alone
     agent = FlowAgent(cfg, obs_dim=3, act_dim=2)
     batch = collected_batch(agent, n=16)
     batch.extras["old_cfm_loss"] = batch.extras["old_cfm_loss"] + 1.0  # rho = e > 1 + eps
