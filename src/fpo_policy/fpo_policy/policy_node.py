@@ -69,6 +69,26 @@ def status_marker(status: PolicyStatus) -> Marker:
     return marker
 
 
+def trajectory_message(command: np.ndarray, stamp, period_s: float) -> JointTrajectory:
+    """A filtered (6,) command as a one-point JointTrajectory (contract names, reached in a period)."""
+    nanoseconds = int(period_s * 1e9)
+    msg = JointTrajectory()
+    msg.header.stamp = stamp
+    msg.joint_names = list(JOINT_NAMES)
+    msg.points = [
+        JointTrajectoryPoint(
+            positions=[float(x) for x in command],
+            time_from_start=Duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9),
+        )
+    ]
+    return msg
+
+
+def multiarray_message(command: np.ndarray) -> Float64MultiArray:
+    """A filtered (6,) command as a Float64MultiArray in contract order."""
+    return Float64MultiArray(data=[float(x) for x in command])
+
+
 class PolicyNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("policy_node", **kwargs)
@@ -261,21 +281,11 @@ class PolicyNode(Node):
         self._action_pub.publish(msg)
 
     def _publish_command(self, command: np.ndarray, stamp=None) -> None:
-        positions = [float(x) for x in command]
         if self._trajectory_pub is not None:
-            msg = JointTrajectory()
-            msg.header.stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
-            msg.joint_names = list(JOINT_NAMES)
-            nanoseconds = int(self._period_s * 1e9)
-            msg.points = [
-                JointTrajectoryPoint(
-                    positions=positions,
-                    time_from_start=Duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9),
-                )
-            ]
-            self._trajectory_pub.publish(msg)
+            stamp = stamp if stamp is not None else self.get_clock().now().to_msg()
+            self._trajectory_pub.publish(trajectory_message(command, stamp, self._period_s))
         if self._commands_pub is not None:
-            self._commands_pub.publish(Float64MultiArray(data=positions))
+            self._commands_pub.publish(multiarray_message(command))
 
     # Status -------------------------------------------------------------------------------------
 

@@ -8,7 +8,14 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fpo_policy.core.safety import SafetyConfig, SafetyCounters, SafetyFilter, SafetyState
-from so100_driver.core.joints import JOINT_NAMES, NUM_JOINTS, REST_POSE_RAD, lower_limits, upper_limits
+from so100_driver.core.joints import (
+    JOINT_NAMES,
+    NUM_JOINTS,
+    REST_POSE_RAD,
+    lower_limits,
+    outside_limits,
+    upper_limits,
+)
 
 CONFIG = SafetyConfig()
 LO, HI = lower_limits(), upper_limits()
@@ -68,13 +75,14 @@ def assert_safe(decision, measured):
     cmd = decision.command
     assert cmd.shape == (NUM_JOINTS,)
     assert np.all(np.isfinite(cmd))
+    # Always within the URDF limits, exactly (not only within the validators' tolerance).
+    assert np.all((cmd >= LO) & (cmd <= HI)), (cmd, measured)
+    assert not np.any(outside_limits(cmd))
+    p = np.clip(measured, LO, HI)
     step = CONFIG.step_rad
-    assert np.all(np.abs(cmd - measured) <= step + EPS), (cmd, measured)
-    assert np.all(cmd >= np.minimum(CONFIG.lower_rad, measured) - EPS)
-    assert np.all(cmd <= np.maximum(CONFIG.upper_rad, measured) + EPS)
-    # Inside the URDF limits whenever the arm is.
-    inside = (measured >= LO) & (measured <= HI)
-    assert np.all((cmd[inside] >= LO[inside]) & (cmd[inside] <= HI[inside]))
+    assert np.all(np.abs(cmd - p) <= step + EPS), (cmd, measured)
+    assert np.all(cmd >= np.minimum(CONFIG.lower_rad, p) - EPS)
+    assert np.all(cmd <= np.maximum(CONFIG.upper_rad, p) + EPS)
 
 
 @pytest.mark.slow
@@ -256,12 +264,35 @@ def test_position_limit_table(joint, side):
     assert f.counters.clamped_position == 1
 
 
-def test_arm_outside_the_limits_is_only_moved_inward():
+def test_arm_outside_the_limits_is_commanded_from_the_limit():
     position = MID.copy()
     position[0] = HI[0] + 0.2  # beyond the limit, within the misread tolerance
     f = active(position)
     command = f.tick(0.0, position + 1.0).command
-    assert command[0] == pytest.approx(position[0] - CONFIG.max_step_rad)
+    assert command[0] == pytest.approx(HI[0] - CONFIG.position_margin_rad)
+    assert f.tick(0.0, position - 1.0).command[0] == pytest.approx(HI[0] - CONFIG.max_step_rad)
+
+
+@pytest.mark.parametrize("beyond_rad", [1e-9, 1e-6, 0.0041, 0.05, 0.29])
+def test_an_arm_resting_past_a_limit_gets_commands_within_the_limits(beyond_rad):
+    """The simulated arm at its rest pose reads the elbow slightly past its limit (1.5708).
+
+    Each command of the smooth start used to be one ramp step from the measured position, outside
+    the limits, and the sim node rejected it (elbow_flex=1.5749). Now every command, the hold
+    included, is within the limits as the sim's and the driver's checks define them.
+    """
+    position = np.array(REST_POSE_RAD)
+    elbow = JOINT_NAMES.index("elbow_flex")
+    position[elbow] = HI[elbow] + beyond_rad
+    f = fresh(position, ramp_ticks=30)
+    commands = [f.tick(0.0, position).command for _ in range(40)]
+    commands.append(f.tick(1.0, position).command)  # stale: the hold
+    assert f.state == SafetyState.STALE_HOLD
+    for command in commands:
+        assert not np.any(outside_limits(command)), command
+        assert command[elbow] <= HI[elbow]
+    assert commands[0][elbow] == HI[elbow]  # the first command: the measured pose, on the limit
+    assert commands[-1][elbow] == HI[elbow]
 
 
 def test_smooth_start_first_command_is_the_measured_pose_then_ramps():

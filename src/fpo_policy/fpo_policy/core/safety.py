@@ -4,27 +4,32 @@ ROS-free. The policy node feeds it joint states as they arrive (:meth:`SafetyFil
 once per control tick, the policy's joint targets (:meth:`SafetyFilter.tick`); it answers with a
 command to publish or with nothing.
 
-**The invariant.** For joint ``j`` with measured position ``m`` (the last valid joint state),
-URDF limits ``[lo, hi]`` (:mod:`so100_driver.core.joints`) shrunk by ``position_margin_rad`` to
-``[lo_m, hi_m]``, and the step ``s`` allowed this tick, every command sent satisfies
+**The invariant.** For joint ``j`` with URDF limits ``[lo, hi]`` (:mod:`so100_driver.core.joints`)
+shrunk by ``position_margin_rad`` to ``[lo_m, hi_m]``, measured position ``m`` (the last valid
+joint state) moved onto the limits, ``p = clip(m, lo, hi)``, and the step ``s`` allowed this
+tick, every command sent satisfies
 
-    |cmd - m| <= s    and    min(lo_m, m) <= cmd <= max(hi_m, m),
+    lo <= cmd <= hi,    |cmd - p| <= s    and    min(lo_m, p) <= cmd <= max(hi_m, p),
 
-i.e. it lies within one step of the measured pose and never further outside the limits than the
-arm already is (when the arm is inside the limits, which it is in normal operation, the command is
-too). Otherwise nothing is sent. ``cmd = clip(clip(target, lo_m, hi_m), m - s, m + s)``.
+i.e. it is always within the joint limits, as the simulator's and the driver's command checks
+define them (:func:`so100_driver.core.joints.outside_limits` never flags it, also after the
+float32 rounding of a message), and within one step of the measured pose. In normal operation
+``p = m``; an arm measured beyond a limit (a simulated joint resting against its limit reads
+slightly past it, a real one may be calibrated a little off) is commanded from the limit instead,
+never to its measured position outside it. Otherwise nothing is sent.
+``cmd = clip(clip(target, lo_m, hi_m), p - s, p + s)``; a hold sends ``p``.
 
 **States**, in priority order (the values are fpo_msgs/PolicyStatus's ``SAFETY_*`` constants):
 
 - ``ESTOP``: a latched e-stop; nothing is sent until :meth:`SafetyFilter.reset_estop`.
 - ``STARTING``: no valid joint state yet; nothing is sent.
 - ``STALE_HOLD``: the newest valid joint state is older than ``stale_timeout_s``; the command is
-  the last measured position (step 0: nothing moves).
+  the last measured position ``p`` (step 0: nothing moves).
 - ``NO_POLICY``: no policy output (no checkpoint loaded, or the policy failed to act); nothing is
   sent.
 - ``WAITING_FOR_INPUT``: a policy is loaded but its task input is missing (no task goal of the
   policy's task yet); nothing is sent. The caller says which of the two (``tick(..., idle=)``).
-- ``RAMPING``: a smooth start after any of the above. The first command is the measured position;
+- ``RAMPING``: a smooth start after any of the above. The first command is the measured position ``p``;
   the allowed step then grows linearly to its full value over ``ramp_ticks`` commands.
 - ``ACTIVE``: policy targets pass through the limits and the per-tick step.
 
@@ -43,7 +48,14 @@ from dataclasses import dataclass, field, fields
 import numpy as np
 
 from so100_driver.core.config_fields import bounded, check_ranges
-from so100_driver.core.joints import JOINT_NAMES, NUM_JOINTS, lower_limits, reorder, upper_limits
+from so100_driver.core.joints import (
+    JOINT_NAMES,
+    NUM_JOINTS,
+    clip_to_limits,
+    lower_limits,
+    reorder,
+    upper_limits,
+)
 
 
 class SafetyState(enum.IntEnum):
@@ -221,7 +233,7 @@ class SafetyFilter:
             return self._hold_nothing(SafetyState.ESTOP, "e-stop latched")
         if self._measured is None:
             return self._hold_nothing(SafetyState.STARTING, "no joint state yet")
-        measured = self._measured.position_rad
+        measured = clip_to_limits(self._measured.position_rad)
         if self.state_age_s(now_s) > self.config.stale_timeout_s:
             self.counters.stale_holds += 1
             self._enter(SafetyState.STALE_HOLD)
@@ -239,7 +251,9 @@ class SafetyFilter:
         ramp = 1.0 if self.config.ramp_ticks == 0 else min(1.0, self._ramp_count / self.config.ramp_ticks)
         step = self.config.step_rad * ramp if self._ramp_count > 0 else np.zeros(NUM_JOINTS)
         inside = np.clip(target, self.config.lower_rad, self.config.upper_rad)
-        command = np.clip(inside, measured - step, measured + step)
+        # Between ``inside`` and ``measured``, both within the limits; clipping again costs nothing
+        # and makes "only clip_to_limits output is sent" hold by construction.
+        command = clip_to_limits(np.clip(inside, measured - step, measured + step))
         if np.any(inside != target):
             self.counters.clamped_position += 1
         if np.any(command != inside):

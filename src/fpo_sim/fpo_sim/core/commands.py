@@ -9,8 +9,9 @@ clipped or partly applied, when:
 - ``wrong_length``: not exactly six values (or not as many as names);
 - ``not_one_point``: a trajectory without exactly one point;
 - ``non_finite``: any value is NaN or Inf;
-- ``out_of_limits``: any value lies outside the joint's URDF limits by more than
-  :data:`LIMIT_TOLERANCE_RAD`;
+- ``out_of_limits``: any value is outside the joint limits, as
+  :func:`so100_driver.core.joints.outside_limits` defines them (the URDF limits widened by
+  float32 rounding room; the policy's safety filter uses the same definition);
 - ``estop``: a valid command that arrived while the e-stop is latched (decided by the caller).
 """
 
@@ -18,11 +19,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from so100_driver.core.joints import JOINT_NAMES, NUM_JOINTS, lower_limits, reorder, upper_limits
+from so100_driver.core.joints import JOINT_NAMES, NUM_JOINTS, clip_to_limits, outside_limits, reorder
 
 REASONS = ("wrong_names", "wrong_length", "not_one_point", "non_finite", "out_of_limits", "estop")
-# Rounding room at the limits (a limit value sent back through float32 lands within this).
-LIMIT_TOLERANCE_RAD = 1e-6
 
 
 class CommandRejected(ValueError):
@@ -48,11 +47,10 @@ def validate_positions(positions, names=None) -> np.ndarray:
         raise CommandRejected("wrong_length", f"{values.size} positions; expected {NUM_JOINTS} {JOINT_NAMES}")
     if not np.all(np.isfinite(values)):
         raise CommandRejected("non_finite", f"positions hold NaN or Inf: {values.tolist()}")
-    low, high = lower_limits() - LIMIT_TOLERANCE_RAD, upper_limits() + LIMIT_TOLERANCE_RAD
-    outside = [f"{JOINT_NAMES[i]}={values[i]:.4f}" for i in np.flatnonzero((values < low) | (values > high))]
+    outside = [f"{JOINT_NAMES[i]}={float(values[i])!r}" for i in np.flatnonzero(outside_limits(values))]
     if outside:
         raise CommandRejected("out_of_limits", f"outside the joint limits: {', '.join(outside)}")
-    return np.clip(values, lower_limits(), upper_limits())
+    return clip_to_limits(values)
 
 
 def validate_trajectory(names, points) -> np.ndarray:

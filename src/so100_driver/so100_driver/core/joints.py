@@ -13,6 +13,10 @@ and on the real arm alike:
   straight up, gripper jaw half open). A calibrated real arm reports and accepts the same values:
   the tick-to-radian mapping in :mod:`so100_driver.core.calibration` makes it so.
 - **Limits**: the URDF's position limits below; nothing in the stack commands outside them.
+  "Within the limits" has one definition, :func:`outside_limits` (each limit widened by
+  :data:`LIMIT_TOLERANCE_RAD`, the rounding room of a limit value that went through float32):
+  the simulator's command validation rejects what it flags, and the policy's safety filter only
+  emits :func:`clip_to_limits` output, which it never flags.
 """
 
 from __future__ import annotations
@@ -65,6 +69,29 @@ def lower_limits() -> np.ndarray:
 def upper_limits() -> np.ndarray:
     """(6,) upper position limits in rad, contract order."""
     return np.array([JOINT_LIMITS[n].upper_rad for n in JOINT_NAMES])
+
+
+LIMIT_TOLERANCE_RAD = 1e-6
+"""How far beyond a limit a commanded position may lie and still count as at the limit (rad).
+
+A limit value rounded through float32 moves by at most half a float32 ulp (1.2e-7 at pi)."""
+
+
+def outside_limits(positions) -> np.ndarray:
+    """(6,) bool: which of the (6,) contract-order positions (rad) are not within the limits.
+
+    The one definition of "within the limits" for commands: ``lower - LIMIT_TOLERANCE_RAD <= q <=
+    upper + LIMIT_TOLERANCE_RAD``. NaN counts as outside. ``positions`` must have shape (6,).
+    """
+    q = np.asarray(positions, dtype=np.float64)
+    if q.shape != (NUM_JOINTS,):
+        raise ValueError(f"positions of shape {q.shape}, expected ({NUM_JOINTS},)")
+    return ~((q >= lower_limits() - LIMIT_TOLERANCE_RAD) & (q <= upper_limits() + LIMIT_TOLERANCE_RAD))
+
+
+def clip_to_limits(positions) -> np.ndarray:
+    """(6,) float64 positions clipped to the limits; never flagged by :func:`outside_limits`."""
+    return np.clip(np.asarray(positions, dtype=np.float64), lower_limits(), upper_limits())
 
 
 def reorder(names: list[str] | tuple[str, ...], values) -> np.ndarray:

@@ -1,0 +1,156 @@
+"""The safety filter's commands pass every command check downstream, at and near the limits.
+
+The policy node's filter (fpo_policy.core.safety) and the command checks of the sim node
+(fpo_sim.core.commands) and of the driver (so100_driver.driver_node's message conversion and
+``Driver.command_positions``) share one definition of "within the limits",
+:func:`so100_driver.core.joints.outside_limits`. Here any sequence of joint states (at, just past,
+float32-rounded and well past the limits) and policy targets goes through the filter; every
+command it sends is put into the messages the policy node publishes, serialized and deserialized
+as DDS carries them, and handed to each check, which must accept it; so must the same values
+rounded through float32 (a float32 pipeline in between).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+pytest.importorskip("rclpy")
+
+from builtin_interfaces.msg import Time
+from rclpy.serialization import deserialize_message, serialize_message
+from std_msgs.msg import Float64MultiArray
+from trajectory_msgs.msg import JointTrajectory
+
+from fpo_policy.core.safety import SafetyConfig, SafetyFilter
+from fpo_policy.policy_node import multiarray_message, trajectory_message
+from fpo_sim.core.commands import validate_positions, validate_trajectory
+from so100_driver.core import joints
+from so100_driver.core.driver import Driver, DriverConfig
+from so100_driver.driver_node import multiarray_to_positions, trajectory_to_positions
+
+LO, HI = joints.lower_limits(), joints.upper_limits()
+LIMITS = np.concatenate([LO, HI])
+
+
+def _f32(x: float) -> float:
+    return float(np.float32(x))
+
+
+@st.composite
+def near_limit_value(draw, joint: int) -> float:
+    """A position at, just inside, just past, float32-rounded or well past a limit of ``joint``."""
+    limit = draw(st.sampled_from([LO[joint], HI[joint]]))
+    outward = 1.0 if limit == HI[joint] else -1.0
+    kind = draw(st.sampled_from(["at", "f32", "ulps", "tiny", "small", "inside"]))
+    if kind == "at":
+        return float(limit)
+    if kind == "f32":
+        return _f32(limit)
+    if kind == "ulps":
+        value = float(limit)
+        for _ in range(draw(st.integers(1, 4))):
+            value = float(np.nextafter(value, outward * np.inf if draw(st.booleans()) else -outward * np.inf))
+        return value
+    if kind == "tiny":
+        return float(limit + outward * draw(st.floats(-1e-5, 1e-5)))
+    if kind == "small":
+        return float(limit + outward * draw(st.floats(0.0, 0.29)))  # past it, within the misread tolerance
+    return float(limit - outward * draw(st.floats(0.0, 0.2)))
+
+
+@st.composite
+def joint_positions(draw) -> list[float]:
+    """(6,) positions, each joint independently near a limit or anywhere inside."""
+    values = []
+    for j in range(joints.NUM_JOINTS):
+        if draw(st.booleans()):
+            values.append(draw(near_limit_value(j)))
+        else:
+            values.append(draw(st.floats(float(LO[j]), float(HI[j]))))
+    if draw(st.booleans()):
+        values = [_f32(v) for v in values]  # the sim's float32 joint states
+    return values
+
+
+targets = st.one_of(
+    joint_positions(),
+    st.lists(st.floats(-4.0, 4.0), min_size=6, max_size=6),
+    st.lists(
+        st.sampled_from([*LIMITS.tolist(), *[_f32(v) for v in LIMITS], 1e300, -1e300]), min_size=6, max_size=6
+    ),
+)
+
+
+@pytest.fixture(scope="module")
+def driver():
+    driver = Driver(DriverConfig(fake_hardware=True))
+    yield driver
+    driver.shutdown("release")
+
+
+def _round_trip(msg):
+    return deserialize_message(serialize_message(msg), type(msg))
+
+
+def assert_accepted_downstream(command: np.ndarray, driver: Driver) -> None:
+    trajectory = _round_trip(trajectory_message(command, Time(sec=1), 0.02))
+    multiarray = _round_trip(multiarray_message(command))
+    assert isinstance(trajectory, JointTrajectory) and isinstance(multiarray, Float64MultiArray)  # noqa: PT018
+    # The sim node's checks (fpo_sim.core.sim_loop applies these) accept it, unchanged.
+    np.testing.assert_array_equal(validate_trajectory(trajectory.joint_names, trajectory.points), command)
+    np.testing.assert_array_equal(validate_positions(multiarray.data), command)
+    # The driver node's conversion and the driver's check accept it.
+    for q in (trajectory_to_positions(trajectory), multiarray_to_positions(multiarray)):
+        np.testing.assert_array_equal(q, command)
+        driver.command_positions(q)
+    # So do the same values after a float32 rounding (within the limits' rounding room).
+    rounded = command.astype(np.float32).astype(np.float64)
+    assert not np.any(joints.outside_limits(rounded)), rounded
+    validate_positions(rounded)
+    validate_positions(rounded.tolist(), list(joints.JOINT_NAMES))
+
+
+@pytest.mark.slow
+@settings(
+    max_examples=1500,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
+)
+@given(
+    events=st.lists(
+        st.tuples(st.sampled_from(["state", "tick", "tick", "tick", "stale"]), joint_positions(), targets),
+        min_size=1,
+        max_size=12,
+    ),
+    ramp_ticks=st.sampled_from([0, 1, 3, 30]),
+    margin=st.sampled_from([0.0, 0.05]),
+)
+def test_every_filtered_command_passes_the_sim_and_driver_checks(driver, events, ramp_ticks, margin):
+    f = SafetyFilter(SafetyConfig(ramp_ticks=ramp_ticks, position_margin_rad=margin))
+    now = 0.0
+    for kind, state, target in events:
+        now += 0.02
+        if kind == "state":
+            f.observe(joints.JOINT_NAMES, state, stamp_s=now)
+            continue
+        if kind == "stale":
+            now += 1.0
+        command = f.tick(now, target).command
+        if command is not None:
+            assert not np.any(joints.outside_limits(command))
+            assert_accepted_downstream(command, driver)
+
+
+def test_the_limits_and_their_float32_roundings_are_within_and_one_tolerance_past_is_not():
+    for values in (LO, HI, LO.astype(np.float32), HI.astype(np.float32)):
+        assert not np.any(joints.outside_limits(values))
+        validate_positions(values)
+    past = joints.LIMIT_TOLERANCE_RAD * 1.01
+    for j in range(joints.NUM_JOINTS):
+        for value in (LO[j] - past, HI[j] + past, np.nan):
+            q = np.clip(np.zeros(joints.NUM_JOINTS), LO, HI)
+            q[j] = value
+            assert joints.outside_limits(q).tolist() == [i == j for i in range(joints.NUM_JOINTS)]
