@@ -119,3 +119,6 @@ def test_config_ranges():
         SimNodeConfig(control_rate_hz=-1.0)
     with pytest.raises(ValueError, match="obs_mode"):
         SimNodeConfig(obs_mode="depth")
+    with pytest.raises(ValueError, match=r"env_id: unknown task 'Nope-v1'; known: \[.*'SO100Reach-v1'"):
+        SimNodeConfig(env_id="Nope-v1")
+    assert SimNodeConfig(env_id="fpo_sim.envs:SO100Reach-v1").env_id == "fpo_sim.envs:SO100Reach-v1"

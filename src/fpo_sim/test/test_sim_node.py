@@ -97,6 +97,20 @@ def _trajectory(names, positions) -> JointTrajectory:
     return msg
 
 
+@pytest.mark.parametrize(
+    ("parameter", "message"),
+    [("env_id:=Nope-v1", "unknown task 'Nope-v1'"), ("obs_mode:=depth", "obs_mode must be one of")],
+)
+def test_a_bad_parameter_is_one_line_and_exit_code_2(parameter, message):
+    with child_process(["-m", "fpo_sim.sim_node", "--ros-args", "-p", parameter]) as proc:
+        output, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 2, output
+    lines = output.strip().splitlines()
+    assert len(lines) == 1, output
+    assert lines[0].startswith("sim_node: "), output
+    assert message in lines[0], output
+
+
 def test_joint_states_at_the_set_rate_with_contract_names_and_units(probe):
     n = len(probe.states)
     assert spin_until(probe.node, lambda: len(probe.states) >= n + 50)

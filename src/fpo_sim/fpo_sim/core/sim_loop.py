@@ -25,6 +25,7 @@ import numpy as np
 
 from fpo_sim.core.commands import REASONS, CommandRejected, validate_positions, validate_trajectory
 from fpo_sim.core.tasks import TaskSpec
+from fpo_sim.core.tasks import get as get_task
 from so100_driver.core.config_fields import check_ranges, setting
 from so100_driver.core.tick_stats import TickStats
 
@@ -73,6 +74,10 @@ class SimNodeConfig:
 
     def __post_init__(self) -> None:
         check_ranges(self)
+        try:
+            get_task(self.env_id)
+        except KeyError as err:  # a bad parameter: ValueError, one line and exit code 2 in run_node
+            raise ValueError(f"SimNodeConfig.env_id: {err.args[0]}") from None
 
 
 @dataclass(frozen=True)
