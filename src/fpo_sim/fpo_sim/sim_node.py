@@ -119,7 +119,8 @@ class SimNode(Node):
         else:
             self.create_timer(1.0 / self.loop.rate_hz, self._tick)
         self.create_timer(self.config.diagnostics_period_s, self._publish_diagnostics)
-        pace = "simulated time on /clock" if self.clock_pub is not None else "real time"
+        pace = "real time" if self.lockstep is None else "lockstep"
+        pace += ", simulated time on /clock" if self.clock_pub is not None else ""
         self.get_logger().info(
             f"{self.loop.spec.env_id} at {self.loop.rate_hz:g} Hz ({pace}), obs_mode={self.config.obs_mode}"
         )
