@@ -39,13 +39,25 @@ class GaussianNetConfig:
         return cls(**{**d, "hidden": tuple(d["hidden"])})
 
 
+def orthogonal_init(net: nn.Sequential, output_gain: float) -> None:
+    """CleanRL's initialisation: orthogonal weights with gain sqrt(2) in the hidden layers and
+    ``output_gain`` in the last one, zero biases. A small output gain starts every state's mean
+    action near 0, so the first policy is the same near-uniform exploration everywhere."""
+    linears = [m for m in net if isinstance(m, nn.Linear)]
+    for i, layer in enumerate(linears):
+        nn.init.orthogonal_(layer.weight, gain=output_gain if i == len(linears) - 1 else math.sqrt(2.0))
+        nn.init.zeros_(layer.bias)
+
+
 class GaussianActor(nn.Module):
-    """mu_theta(obs) (B, A) and a learned state-independent log_std (A,)."""
+    """mu_theta(obs) (B, A) and a learned state-independent log_std (A,); initialised as CleanRL's
+    ppo_continuous_action initialises its actor (:func:`orthogonal_init`, output gain 0.01)."""
 
     def __init__(self, config: GaussianNetConfig) -> None:
         super().__init__()
         self.config = config
         self.mean = mlp(config.obs_dim, config.hidden, config.act_dim, config.activation)
+        orthogonal_init(self.mean, output_gain=0.01)
         self.log_std = nn.Parameter(torch.full((config.act_dim,), float(config.log_std_init)))
 
     def forward(self, obs: Tensor) -> Tensor:
