@@ -3,9 +3,10 @@
 Starts the train bringup (sim node in lockstep + acting policy node + trainer node, as
 train.launch.py configures them; ``--num-sims`` pairs) as separate processes over DDS, lets the
 trainer run ``--total-steps`` transitions from a fresh policy, then evaluates the first and the
-last announced checkpoints with ``fpo_policy.core.trainer.evaluate`` (zero-noise, the same
-``--episodes`` goals for both) and prints JSON: returns, success rates, wall time, training
-steps/s, stale and rejected data.
+last announced checkpoints with ``training_over_ros.paired_evaluation`` (zero-noise, the same
+``--episodes`` goals for both) and prints JSON: returns, success rates, the per-goal paired
+difference (mean, standard error, minimum, goals improved), wall time, training steps/s, stale and
+rejected data, and the load average.
 
     python benchmarks/train_over_ros.py [--total-steps 24576] [--batch-size 1024] [--num-sims 1] [--out DIR]
 """
@@ -27,12 +28,7 @@ os.environ.setdefault("ROS_DOMAIN_ID", str(101 + os.getpid() % 100))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
 
 from ros_testing import spin_until  # noqa: E402
-from training_over_ros import training_run  # noqa: E402
-
-from fpo_policy.core.policy import load_policy  # noqa: E402
-from fpo_policy.core.trainer import evaluate  # noqa: E402
-
-ENV = "fpo_sim.envs:SO100Reach-v1"
+from training_over_ros import benchmark_trainer, paired_evaluation, training_run  # noqa: E402
 
 
 def main() -> None:
@@ -45,19 +41,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=None)
     ns = parser.parse_args()
     out = ns.out or Path(tempfile.mkdtemp(prefix="train_over_ros_")) / "run"
-    updates = ns.total_steps // ns.batch_size
-    trainer = {
-        "batch_size": ns.batch_size,
-        "total_steps": ns.total_steps,
-        "keep_checkpoints": updates + 1,
-        "fpo.gamma": ns.gamma,
-    }
+    trainer = benchmark_trainer(ns.total_steps, ns.batch_size, ns.gamma)
     start = time.monotonic()
     with training_run(out, num_sims=ns.num_sims, **trainer) as run:
+        updates = ns.total_steps // ns.batch_size
         done = spin_until(
-            run.node,
-            lambda: run.trainer_status and run.trainer_status[-1].global_step >= ns.total_steps,
-            timeout_s=3600.0,
+            run.node, lambda: run.updates and max(u.version for u in run.updates) >= updates, timeout_s=3600.0
         )
         wall_s = time.monotonic() - start
         status = run.trainer_status[-1]
@@ -65,8 +54,8 @@ def main() -> None:
         raise SystemExit(f"training did not finish: {status}")
     first = min(run.updates, key=lambda u: u.version)
     last = max(run.updates, key=lambda u: u.version)
-    before = evaluate(load_policy(first.checkpoint_path), ENV, ns.episodes, seed=10_000)
-    after = evaluate(load_policy(last.checkpoint_path), ENV, ns.episodes, seed=10_000)
+    load_during_training = os.getloadavg()
+    evaluation = paired_evaluation(first.checkpoint_path, last.checkpoint_path, ns.episodes)
     result = {
         "total_steps": status.global_step,
         "updates": last.version - first.version,
@@ -75,8 +64,8 @@ def main() -> None:
         "train_steps_per_s": round(status.global_step / wall_s, 1),
         "transitions_stale": status.transitions_stale,
         "chunks_rejected": status.chunks_rejected,
-        "before": before.to_dict(),
-        "after": after.to_dict(),
+        **evaluation.to_dict(),
+        "loadavg_1_5_15": [round(x, 2) for x in load_during_training],
         "out": str(out),
     }
     print(json.dumps(result, indent=2))

@@ -1,23 +1,32 @@
 """The train bringup as plain processes: what `train.launch.py` starts, built from fpo_policy.bringup.
 
-Used by tests/test_train_over_ros.py and benchmarks/train_over_ros.py. Each node is its installed
+Used by tests/test_train_over_ros.py and benchmarks/train_over_ros.py, which also share
+:func:`paired_evaluation` (two checkpoints on the same goals). Each node is its installed
 executable with the ``--ros-args`` the launch file would give it (namespaces, remappings, the
 package YAML files), plus ``-p`` overrides for the trainer.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray
 from ros_testing import child_process, ros_node
 
 from fpo_msgs.msg import PolicyStatus, PolicyUpdate, RolloutChunk, TrainerStatus
 from fpo_policy.bringup import BringupArgs, train_loop
+from fpo_policy.core.policy import load_policy
+from fpo_policy.core.trainer import evaluate, make_env
 from so100_driver import topics
+
+REACH_ENV = "fpo_sim.envs:SO100Reach-v1"
+EVAL_SEED = 10_000
+"""Seed of the first evaluation goal; episode ``i`` is reset with ``EVAL_SEED + i``."""
 
 
 def train_commands(out: Path, num_sims: int = 1, checkpoint: str = "", **trainer: object) -> list[list[str]]:
@@ -30,6 +39,17 @@ def train_commands(out: Path, num_sims: int = 1, checkpoint: str = "", **trainer
                 args += ["-p", f"{key}:={value}"]
         commands.append(args)
     return commands
+
+
+def benchmark_trainer(total_steps: int, batch_size: int = 1024, gamma: float = 0.95) -> dict[str, object]:
+    """Trainer overrides of benchmarks/train_over_ros.py (and of the learning test): defaults but for
+    the budget, the discount, and every announced checkpoint kept for the evaluation."""
+    return {
+        "batch_size": batch_size,
+        "total_steps": total_steps,
+        "keep_checkpoints": total_steps // batch_size + 1,
+        "fpo.gamma": gamma,
+    }
 
 
 @dataclass
@@ -74,3 +94,67 @@ def training_run(out: Path, name: str = "train_listener", **kwargs) -> Iterator[
         for command in train_commands(out, **kwargs):
             stack.enter_context(child_process(command))
         yield run
+
+
+@dataclass(frozen=True)
+class PairedEvaluation:
+    """Zero-noise returns of two checkpoints on the same goals, episode by episode."""
+
+    before: list[float]
+    after: list[float]
+    success_before: float | None
+    success_after: float | None
+
+    @property
+    def differences(self) -> np.ndarray:
+        """Per-goal return after minus before."""
+        return np.asarray(self.after) - np.asarray(self.before)
+
+    @property
+    def mean_difference(self) -> float:
+        return float(self.differences.mean())
+
+    @property
+    def stderr_difference(self) -> float:
+        """Standard error of :attr:`mean_difference` (sample std of the differences / sqrt(n))."""
+        d = self.differences
+        return float(d.std(ddof=1) / math.sqrt(d.size)) if d.size > 1 else math.inf
+
+    def to_dict(self) -> dict:
+        def summary(returns: list[float], success: float | None) -> dict:
+            r = np.asarray(returns)
+            return {
+                "mean_return": round(float(r.mean()), 2),
+                "std_return": round(float(r.std()), 2),
+                "success_rate": success,
+            }
+
+        return {
+            "episodes": len(self.before),
+            "before": summary(self.before, self.success_before),
+            "after": summary(self.after, self.success_after),
+            "paired_difference": {
+                "mean": round(self.mean_difference, 2),
+                "stderr": round(self.stderr_difference, 2),
+                "min": round(float(self.differences.min()), 2),
+                "goals_improved": int((self.differences > 0).sum()),
+            },
+        }
+
+
+def paired_evaluation(
+    first_checkpoint: str | Path, last_checkpoint: str | Path, episodes: int, seed: int = EVAL_SEED
+) -> PairedEvaluation:
+    """Both checkpoints, zero-noise, on the reach goals of seeds ``seed .. seed + episodes - 1``."""
+    env = make_env(REACH_ENV)
+    try:
+        results = []
+        for path in (first_checkpoint, last_checkpoint):
+            policy = load_policy(path)
+            runs = [evaluate(policy, REACH_ENV, 1, seed=seed + i, env=env) for i in range(episodes)]
+            successes = [r.success_rate for r in runs if r.success_rate is not None]
+            results.append(([r.mean_return for r in runs], float(np.mean(successes)) if successes else None))
+    finally:
+        env.close()
+    (before, success_before), (after, success_after) = results
+    return PairedEvaluation(before, after, success_before, success_after)
