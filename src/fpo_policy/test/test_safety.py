@@ -275,7 +275,8 @@ def test_arm_outside_the_limits_is_commanded_from_the_limit():
 
 @pytest.mark.parametrize("beyond_rad", [1e-9, 1e-6, 0.0041, 0.05, 0.29])
 def test_an_arm_resting_past_a_limit_gets_commands_within_the_limits(beyond_rad):
-    """The simulated arm at its rest pose reads the elbow slightly past its limit (1.5708).
+    """A reach episode starts at the rest pose plus up to 0.02 rad of noise per joint, so the elbow
+    (rest 1.5708, on its limit) can start up to 0.02 rad past its limit.
 
     Each command of the smooth start used to be one ramp step from the measured position, outside
     the limits, and the sim node rejected it (elbow_flex=1.5749). Now every command, the hold

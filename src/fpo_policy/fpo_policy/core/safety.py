@@ -14,9 +14,9 @@ tick, every command sent satisfies
 i.e. it is always within the joint limits, as the simulator's and the driver's command checks
 define them (:func:`so100_driver.core.joints.outside_limits` never flags it, also after the
 float32 rounding of a message), and within one step of the measured pose. In normal operation
-``p = m``; an arm measured beyond a limit (a simulated joint resting against its limit reads
-slightly past it, a real one may be calibrated a little off) is commanded from the limit instead,
-never to its measured position outside it. Otherwise nothing is sent.
+``p = m``; an arm measured beyond a limit (a reach episode starts at the rest pose, on the
+elbow's and shoulder's limits, plus noise; a real arm may be calibrated a little off) is commanded
+from the limit instead, never to its measured position outside it. Otherwise nothing is sent.
 ``cmd = clip(clip(target, lo_m, hi_m), p - s, p + s)``; a hold sends ``p``.
 
 **States**, in priority order (the values are fpo_msgs/PolicyStatus's ``SAFETY_*`` constants):
