@@ -1,7 +1,8 @@
 """The train bringup as plain processes: what `train.launch.py` starts, built from fpo_policy.bringup.
 
-Used by tests/test_train_over_ros.py and benchmarks/train_over_ros.py, which also share
-:func:`paired_evaluation` (two checkpoints on the same goals). Each node is its installed
+Used by tests/test_train_over_ros.py and benchmarks/train_over_ros.py; the benchmark's trainer
+settings (:func:`benchmark_trainer`) and its evaluation (:func:`paired_evaluation`: two checkpoints
+on the same goals) live here for any test that measures learning too. Each node is its installed
 executable with the ``--ros-args`` the launch file would give it (namespaces, remappings, the
 package YAML files), plus ``-p`` overrides for the trainer.
 """
