@@ -48,24 +48,27 @@ def env_module(tmp_path, monkeypatch):
     return "target_env_mod:Target-v0"
 
 
-@pytest.mark.parametrize("algo", ["fpo", "ppo"])
-def test_module_env_with_success_and_task_spec(tmp_path, env_module, algo):
+def tiny_run(tmp_path, env: str, **overrides) -> TrainArgs:
+    """A run of a few 64-transition updates (2 envs x 32 steps), evaluated every 128 steps."""
     small = dict(num_steps=32, num_minibatches=4, update_epochs=2)
-    args = TrainArgs(
-        algo=algo,
-        env=env_module,
-        total_steps=256,
+    defaults = dict(
+        env=env,
         num_envs=2,
         seed=0,
         out=str(tmp_path / "run"),
         eval_every=128,
         eval_episodes=3,
-        checkpoint_every=256,
-        tensorboard=True,
+        tensorboard=False,
         progress=False,
         fpo=FpoConfig(**small),
         ppo=PpoConfig(**small),
     )
+    return TrainArgs(**{**defaults, **overrides})
+
+
+@pytest.mark.parametrize("algo", ["fpo", "ppo"])
+def test_module_env_with_success_and_task_spec(tmp_path, env_module, algo):
+    args = tiny_run(tmp_path, env_module, algo=algo, total_steps=256, checkpoint_every=256, tensorboard=True)
     result = Trainer(args).run()
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     assert len(rows) == 4
@@ -85,20 +88,7 @@ def test_module_env_with_success_and_task_spec(tmp_path, env_module, algo):
 def test_final_evaluation_is_of_the_final_policy(tmp_path, env_module):
     """eval_every not dividing the run: the last update is evaluated all the same, and the
     reported final evaluation is that of the policy the run ends with."""
-    small = dict(num_steps=32, num_minibatches=4, update_epochs=2)
-    args = TrainArgs(
-        env=env_module,
-        total_steps=192,
-        num_envs=2,
-        seed=0,
-        out=str(tmp_path / "run"),
-        eval_every=128,
-        eval_episodes=3,
-        tensorboard=False,
-        progress=False,
-        fpo=FpoConfig(**small),
-    )
-    result = Trainer(args).run()
+    result = Trainer(tiny_run(tmp_path, env_module, total_steps=192)).run()
     rows = read_metrics(tmp_path / "run" / "metrics.csv")
     assert [r["global_step"] for r in rows if r.get("eval_return") is not None] == [128, 192]
     assert rows[-1]["eval_return"] == pytest.approx(result.final_eval.mean_return, rel=1e-5)
