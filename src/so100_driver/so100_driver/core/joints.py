@@ -71,6 +71,9 @@ def upper_limits() -> np.ndarray:
     return np.array([JOINT_LIMITS[n].upper_rad for n in JOINT_NAMES])
 
 
+_LOWER, _UPPER = lower_limits(), upper_limits()
+_LOWER.flags.writeable = _UPPER.flags.writeable = False  # built once for the per-tick checks below
+
 LIMIT_TOLERANCE_RAD = 1e-6
 """How far beyond a limit a commanded position may lie and still count as at the limit (rad).
 
@@ -86,12 +89,12 @@ def outside_limits(positions) -> np.ndarray:
     q = np.asarray(positions, dtype=np.float64)
     if q.shape != (NUM_JOINTS,):
         raise ValueError(f"positions of shape {q.shape}, expected ({NUM_JOINTS},)")
-    return ~((q >= lower_limits() - LIMIT_TOLERANCE_RAD) & (q <= upper_limits() + LIMIT_TOLERANCE_RAD))
+    return ~((q >= _LOWER - LIMIT_TOLERANCE_RAD) & (q <= _UPPER + LIMIT_TOLERANCE_RAD))
 
 
 def clip_to_limits(positions) -> np.ndarray:
     """(6,) float64 positions clipped to the limits; never flagged by :func:`outside_limits`."""
-    return np.clip(np.asarray(positions, dtype=np.float64), lower_limits(), upper_limits())
+    return np.clip(np.asarray(positions, dtype=np.float64), _LOWER, _UPPER)
 
 
 def reorder(names: list[str] | tuple[str, ...], values) -> np.ndarray:
