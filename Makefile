@@ -20,7 +20,7 @@ run: setup
 # FPO on the simulated reach task with fpo-train, as the shipped checkpoint was trained
 # (src/fpo_sim/checkpoints/README.md): progress bar, then TRAIN_OUT/metrics.csv, curve.png and
 # checkpoints/latest.safetensors. `make train TRAIN_STEPS=20000` for a short look.
-TRAIN_STEPS ?= 450000
+TRAIN_STEPS ?= 300000
 TRAIN_OUT ?= runs/reach_fpo
 train: setup
 	@$(ENV) fpo-train --env fpo_sim.envs:SO100Reach-v1 --total-steps $(TRAIN_STEPS) --num-envs 8 --seed 1 \

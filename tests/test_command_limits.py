@@ -26,6 +26,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter
 from fpo_policy.policy_node import multiarray_message, trajectory_message
+from fpo_sim.core import tasks
 from fpo_sim.core.commands import validate_positions, validate_trajectory
 from so100_driver.core import joints
 from so100_driver.core.driver import Driver, DriverConfig
@@ -154,3 +155,24 @@ def test_the_limits_and_their_float32_roundings_are_within_and_one_tolerance_pas
             q = np.clip(np.zeros(joints.NUM_JOINTS), LO, HI)
             q[j] = value
             assert joints.outside_limits(q).tolist() == [i == j for i in range(joints.NUM_JOINTS)]
+
+
+@pytest.mark.parametrize("spec", list(tasks.TASKS.values()), ids=lambda s: s.env_id)
+def test_every_task_target_passes_the_default_filter_unchanged(spec):
+    """Every task's targets (a full step, toward or past the limits) are what the safety filter's
+    defaults let through: the filter neither shortens the step nor pulls the target off the limits'
+    margin, so on the arm a policy's commands are the ones it learned from in the sim."""
+    assert np.all(np.asarray(spec.max_delta_rad) <= SafetyConfig().step_rad), spec.max_delta_rad
+    assert spec.limit_margin_rad == SafetyConfig().position_margin_rad
+    rng = np.random.default_rng(0)
+    q = rng.uniform(LO + 0.1, HI - 0.1, size=(64, joints.NUM_JOINTS))
+    q[::2] = np.where(rng.random((32, joints.NUM_JOINTS)) < 0.5, LO, HI)  # at the limits (the rest pose's)
+    targets = spec.action_to_target(np.sign(rng.normal(size=q.shape)), q)
+    for position, target in zip(q, targets, strict=True):
+        safety = SafetyFilter(SafetyConfig(ramp_ticks=0))
+        safety.observe(joints.JOINT_NAMES, position, stamp_s=0.0)
+        safety.tick(0.0, position)  # the first command holds (no step yet)
+        before = safety.counters.as_dict()
+        decision = safety.tick(0.0, target)
+        np.testing.assert_allclose(decision.command, target, atol=1e-12)
+        assert safety.counters.as_dict() == {**before, "commands_sent": before["commands_sent"] + 1}

@@ -12,7 +12,7 @@ from hypothesis.extra.numpy import arrays
 
 from fpo_sim.core import tasks
 from fpo_sim.core.kinematics import tcp_position
-from so100_driver.core.joints import REST_POSE_RAD, lower_limits, upper_limits
+from so100_driver.core.joints import COMMAND_MARGIN_RAD, REST_POSE_RAD, lower_limits, upper_limits
 
 Q = np.array(REST_POSE_RAD)
 QD = np.array([0.1, -0.2, 0.3, -0.4, 0.5, -0.6])
@@ -76,13 +76,20 @@ def test_observation_rejects_wrong_shapes(q, qd, goal, match):
 
 def test_action_mapping_known_answers():
     q = np.zeros(6)
-    np.testing.assert_allclose(tasks.REACH.action_to_target(np.ones(6), q), [0.05] * 5 + [0.2])
-    np.testing.assert_allclose(tasks.REACH.action_to_target(-0.5 * np.ones(6), q), [-0.025] * 5 + [-0.1])
+    np.testing.assert_allclose(tasks.REACH.action_to_target(np.ones(6), q), [0.1] * 5 + [0.2])
+    np.testing.assert_allclose(tasks.REACH.action_to_target(-0.5 * np.ones(6), q), [-0.05] * 5 + [-0.1])
     # Out-of-range actions are clipped to +-1 before scaling.
-    np.testing.assert_allclose(tasks.REACH.action_to_target(10 * np.ones(6), q), [0.05] * 5 + [0.2])
-    # Targets never leave the joint limits.
-    np.testing.assert_allclose(tasks.REACH.action_to_target(np.ones(6), upper_limits()), upper_limits())
-    np.testing.assert_allclose(tasks.REACH.action_to_target(-np.ones(6), lower_limits()), lower_limits())
+    np.testing.assert_allclose(tasks.REACH.action_to_target(10 * np.ones(6), q), [0.1] * 5 + [0.2])
+    # The shipped ManiSkill tasks keep ManiSkill's so100 bounds.
+    np.testing.assert_allclose(tasks.PICK_CUBE.action_to_target(np.ones(6), q), [0.05] * 5 + [0.2])
+    # Targets stay the command margin (the safety filter's default) inside the joint limits.
+    margin = COMMAND_MARGIN_RAD
+    np.testing.assert_allclose(
+        tasks.REACH.action_to_target(np.ones(6), upper_limits()), upper_limits() - margin
+    )
+    np.testing.assert_allclose(
+        tasks.REACH.action_to_target(-np.ones(6), lower_limits()), lower_limits() + margin
+    )
 
 
 @pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])

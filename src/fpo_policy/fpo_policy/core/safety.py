@@ -49,11 +49,13 @@ import numpy as np
 
 from so100_driver.core.config_fields import bounded, check_ranges
 from so100_driver.core.joints import (
+    COMMAND_MARGIN_RAD,
     JOINT_NAMES,
     NUM_JOINTS,
     clip_to_limits,
     lower_limits,
     reorder,
+    shrunk_limits,
     upper_limits,
 )
 
@@ -79,7 +81,7 @@ the reason the filter gives."""
 class SafetyConfig:
     """Limits of the safety filter. Angles in rad, times in s."""
 
-    position_margin_rad: float = bounded(0.05, 0.0, 0.5)
+    position_margin_rad: float = bounded(COMMAND_MARGIN_RAD, 0.0, 0.5)
     """Each URDF joint limit is shrunk by this much (rad); commands stay inside."""
     max_step_rad: float = bounded(0.1, 0.0, 0.5)
     """Largest change of an arm joint's command from its measured position in one tick (rad)."""
@@ -103,12 +105,12 @@ class SafetyConfig:
     @property
     def lower_rad(self) -> np.ndarray:
         """(6,) lowest commandable position per joint, contract order."""
-        return lower_limits() + self.position_margin_rad
+        return shrunk_limits(self.position_margin_rad)[0]
 
     @property
     def upper_rad(self) -> np.ndarray:
         """(6,) highest commandable position per joint, contract order."""
-        return upper_limits() - self.position_margin_rad
+        return shrunk_limits(self.position_margin_rad)[1]
 
     @property
     def step_rad(self) -> np.ndarray:

@@ -30,12 +30,24 @@ in the robot's ``Base`` frame: :mod:`fpo_sim.core.kinematics`):
 order; values outside are clipped, NaN/Inf rejected) is a bounded joint step from the *measured*
 joint positions::
 
-      target = clip(q + clip(a, -1, 1) * max_delta_rad, lower_limits, upper_limits)
+      target = clip(q + clip(a, -1, 1) * max_delta_rad, lower_limits + m, upper_limits - m)
 
-with ``max_delta_rad`` = 0.05 rad for the five arm joints and 0.2 rad for the gripper per control
-step (ManiSkill's so100 ``pd_joint_delta_pos`` bounds), i.e. at most 1 rad/s (arm) at 20 Hz. The
-target is an absolute joint position in rad: what the sim's PD controller tracks and what
-``joint_trajectory`` / ``commands`` carry to the real arm.
+where ``m`` is ``limit_margin_rad`` (:data:`so100_driver.core.joints.COMMAND_MARGIN_RAD`, 0.05 rad,
+the policy node's safety filter default), so the sim trains a policy on the commands the filter
+lets through on the arm.
+
+with ``max_delta_rad`` per control step (the spec's field; a checkpoint carries its own):
+
+- the reach tasks: 0.1 rad for the five arm joints and 0.2 rad for the gripper, at most 2 rad/s
+  commanded at 20 Hz. The simulated arm's PD drive realises about 40% of a step per tick, so the
+  arm moves at up to about 0.8 rad/s. At ManiSkill's 0.05 rad the reach policy was slower to learn
+  (benchmarks/README.md, "FPO vs PPO on the reach task").
+- the shipped ManiSkill tasks: 0.05 rad (arm) and 0.2 rad (gripper), ManiSkill's so100
+  ``pd_joint_delta_pos`` bounds.
+
+Both stay within the policy node's safety filter (0.1 rad per tick for the arm, 0.25 rad for
+the gripper, :mod:`fpo_policy.core.safety`). The target is an absolute joint position in rad: what
+the sim's PD controller tracks and what ``joint_trajectory`` / ``commands`` carry to the real arm.
 """
 
 from __future__ import annotations
@@ -45,12 +57,14 @@ from dataclasses import MISSING, asdict, dataclass, fields, replace
 import numpy as np
 
 from fpo_sim.core.kinematics import tcp_position
-from so100_driver.core.joints import NUM_JOINTS, lower_limits, upper_limits
+from so100_driver.core.joints import COMMAND_MARGIN_RAD, NUM_JOINTS, lower_limits, shrunk_limits, upper_limits
 
 SPEC_VERSION = 1
 LAYOUTS = ("reach", "joints_goal")
 # ManiSkill's so100 joint-delta bounds per control step, rad, contract order.
 SO100_MAX_DELTA_RAD: tuple[float, ...] = (0.05, 0.05, 0.05, 0.05, 0.05, 0.2)
+# The reach tasks' bounds: twice ManiSkill's for the arm joints (see the module docstring).
+REACH_MAX_DELTA_RAD: tuple[float, ...] = (0.1, 0.1, 0.1, 0.1, 0.1, 0.2)
 
 
 @dataclass(frozen=True)
@@ -71,6 +85,8 @@ class TaskSpec:
     """Steps before an episode is truncated."""
     success_threshold_m: float = 0.0
     """Reach: TCP-to-goal distance counted as success, m. 0 when the env decides success itself."""
+    limit_margin_rad: float = COMMAND_MARGIN_RAD
+    """Targets stay this far inside each URDF joint limit, rad (see the module docstring)."""
     version: int = SPEC_VERSION
 
     def __post_init__(self):
@@ -84,6 +100,10 @@ class TaskSpec:
             raise ValueError(f"max_delta_rad must be {NUM_JOINTS} positive values, got {self.max_delta_rad}")
         if not self.control_rate_hz > 0 or self.episode_steps <= 0:
             raise ValueError("control_rate_hz and episode_steps must be positive")
+        if not 0.0 <= self.limit_margin_rad < 0.5 * float(np.min(upper_limits() - lower_limits())):
+            raise ValueError(
+                f"limit_margin_rad must be >= 0 and leave every joint a range, got {self.limit_margin_rad}"
+            )
         if self.version != SPEC_VERSION:
             raise ValueError(f"task spec version {self.version} is not supported (this reads {SPEC_VERSION})")
 
@@ -101,6 +121,11 @@ class TaskSpec:
     @property
     def act_dim(self) -> int:
         return NUM_JOINTS
+
+    @property
+    def target_limits_rad(self) -> tuple[np.ndarray, np.ndarray]:
+        """(lowest, highest) target the action mapping produces, each (6,) in rad, contract order."""
+        return shrunk_limits(self.limit_margin_rad)
 
     def observation(self, joint_positions_rad, joint_velocities_rad_s, goal) -> np.ndarray:
         """float32 (..., obs_dim) from q (..., 6) rad, qd (..., 6) rad/s and goal (..., goal_dim).
@@ -122,7 +147,8 @@ class TaskSpec:
         return np.concatenate(parts, axis=-1).astype(np.float32)
 
     def action_to_target(self, action, joint_positions_rad) -> np.ndarray:
-        """(..., 6) absolute joint targets in rad, within the joint limits (see module docstring).
+        """(..., 6) absolute joint targets in rad, ``limit_margin_rad`` inside the joint limits (see the
+        module docstring).
 
         Raises ValueError when the action is not (..., 6) or holds NaN/Inf.
         """
@@ -133,7 +159,7 @@ class TaskSpec:
         if not np.all(np.isfinite(a)):
             raise ValueError(f"action holds NaN or Inf: {a}")
         step = np.clip(a, -1.0, 1.0) * np.asarray(self.max_delta_rad)
-        return np.clip(q + step, lower_limits(), upper_limits())
+        return np.clip(q + step, *self.target_limits_rad)
 
     def to_dict(self) -> dict:
         """JSON-serialisable dict; :func:`from_dict` inverts it."""
@@ -158,6 +184,8 @@ def from_dict(d: dict) -> TaskSpec:
     if missing:
         raise ValueError(f"task spec misses {missing}")
     kwargs = dict(d)
+    # Specs written before limit_margin_rad existed mapped actions onto the plain URDF limits.
+    kwargs.setdefault("limit_margin_rad", 0.0)
     try:
         if "max_delta_rad" in kwargs:
             kwargs["max_delta_rad"] = tuple(float(x) for x in kwargs["max_delta_rad"])
@@ -166,7 +194,7 @@ def from_dict(d: dict) -> TaskSpec:
                 if isinstance(kwargs[key], bool) or float(kwargs[key]) != int(kwargs[key]):
                     raise ValueError(f"{key} must be an integer, got {kwargs[key]!r}")
                 kwargs[key] = cast(kwargs[key])
-        for key in ("control_rate_hz", "success_threshold_m"):
+        for key in ("control_rate_hz", "success_threshold_m", "limit_margin_rad"):
             if key in kwargs:
                 kwargs[key] = float(kwargs[key])
     except (TypeError, ValueError) as e:
@@ -179,9 +207,15 @@ def from_dict(d: dict) -> TaskSpec:
 # The registry: every task fpo_sim registers, by gymnasium id. goal_dim of the shipped ManiSkill
 # tasks depends on the observation mode; the adapter fills it in (see :func:`with_goal_dim`).
 # Reach: 100 steps (5 s). The simulated arm realises about 40% of each commanded step per tick
-# (its PD drive lags), so a far goal takes 2-3 s; 50-step episodes left too little time to arrive.
+# (its PD drive lags), so a far goal takes 1-2 s; 50-step episodes left too little time to arrive.
 REACH = TaskSpec(
-    "SO100Reach-v1", "reach", goal_dim=3, control_rate_hz=20.0, episode_steps=100, success_threshold_m=0.02
+    "SO100Reach-v1",
+    "reach",
+    goal_dim=3,
+    control_rate_hz=20.0,
+    max_delta_rad=REACH_MAX_DELTA_RAD,
+    episode_steps=100,
+    success_threshold_m=0.02,
 )
 REACH_TWO_GOALS = replace(REACH, env_id="SO100ReachTwoGoals-v1", goal_dim=6)
 PICK_CUBE = TaskSpec(

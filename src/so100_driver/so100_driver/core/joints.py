@@ -16,7 +16,8 @@ and on the real arm alike:
   "Within the limits" has one definition, :func:`outside_limits` (each limit widened by
   :data:`LIMIT_TOLERANCE_RAD`, the rounding room of a limit value that went through float32):
   the simulator's command validation rejects what it flags, and the policy's safety filter only
-  emits :func:`clip_to_limits` output, which it never flags.
+  emits :func:`clip_to_limits` output, which it never flags. What a policy commands stays
+  :data:`COMMAND_MARGIN_RAD` further inside by default, in training as on the arm.
 """
 
 from __future__ import annotations
@@ -78,6 +79,18 @@ LIMIT_TOLERANCE_RAD = 1e-6
 """How far beyond a limit a commanded position may lie and still count as at the limit (rad).
 
 A limit value rounded through float32 moves by at most half a float32 ulp (1.2e-7 at pi)."""
+
+
+COMMAND_MARGIN_RAD = 0.05
+"""How far inside each limit a policy's commands stay by default (rad): the policy node's safety
+filter clamps its commands there (``SafetyConfig.position_margin_rad``) and the tasks' action
+mapping clips its targets there (``TaskSpec.limit_margin_rad``), so what a policy learned in the
+simulator is what the filter lets through on the arm."""
+
+
+def shrunk_limits(margin_rad: float) -> tuple[np.ndarray, np.ndarray]:
+    """(lower, upper), each (6,) in rad, contract order: the limits moved ``margin_rad`` inward."""
+    return _LOWER + margin_rad, _UPPER - margin_rad
 
 
 def outside_limits(positions) -> np.ndarray:
