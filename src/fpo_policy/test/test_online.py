@@ -134,3 +134,34 @@ def test_a_start_checkpoint_of_another_task_is_refused(tmp_path):
 def test_bad_config_is_refused(kwargs, message):
     with pytest.raises((ValueError, KeyError), match=message):
         TrainerNodeConfig(**kwargs)
+
+
+def test_every_update_trains_on_normalised_observations_the_first_included(tmp_path, monkeypatch):
+    """The statistics take in each batch before its update, so the networks train on the inputs
+    the announced version will see. Far from zero mean and unit variance (joint angles, positions
+    in m), the first batch would otherwise be trained on raw, as the fresh policy's statistics are
+    empty, and its version would then act on inputs normalised unlike those it learned from."""
+    from fpo_policy.core import online
+
+    seen = []
+    real_update = online.update
+
+    def spy(agent, optimizer, batch, cfg):
+        seen.append(batch.obs.numpy().copy())
+        return real_update(agent, optimizer, batch, cfg)
+
+    monkeypatch.setattr(online, "update", spy)
+    trainer = OnlineTrainer(TrainerNodeConfig(out=str(tmp_path / "run"), batch_size=64), ALGO)
+    for version in range(2):
+        for sequence in range(2 * version, 2 * version + 2):
+            c = chunk(trainer, version, sequence)
+            c = Chunk(**{**c.__dict__, "observations": 3.0 * c.observations + 5.0})
+            assert trainer.add("sim0", SPEC.env_id, c) == "accepted"
+        trainer.poll()
+        announcement = finish(trainer)
+        obs = seen[-1]
+        assert np.abs(obs.mean(axis=0)).max() < 0.5, obs.mean(axis=0)
+        assert np.all(np.abs(obs.std(axis=0) - 1.0) < 0.5), obs.std(axis=0)
+        # The announced version normalises with the statistics it was trained with.
+        policy = load_policy(announcement.path)
+        np.testing.assert_allclose(policy.obs_rms.mean, trainer.learner.obs_rms.mean)

@@ -239,10 +239,14 @@ class OnlineTrainer:
             t0 = time.perf_counter()
             if self.config.total_steps > 0:
                 learner.anneal_learning_rate(max(1, self.config.total_steps // self.config.batch_size))
-            batch = learner.batch_from(tr)
-            stats = update(learner.agent, learner.optimizer, batch, learner.cfg)
+            # The statistics take in the batch first: the update trains the networks on the
+            # normalisation the announced version acts with. (Updated after the update instead,
+            # every version would act on inputs normalised unlike those it was trained on; the
+            # first one trains on raw observations, as the fresh policy's statistics are empty.)
             if learner.cfg.norm_obs:
                 learner.obs_rms.update(tr.observations)
+            batch = learner.batch_from(tr)
+            stats = update(learner.agent, learner.optimizer, batch, learner.cfg)
             learner.global_step += len(tr)
             learner.updates += 1
             announcement = self._write_version()

@@ -345,7 +345,8 @@ class Learner:
     def batch_from(self, tr: Transitions) -> Batch:
         """An update batch from transitions assembled from rollout chunks (observations raw).
 
-        Observations are normalised with the current statistics (those of the policy that acted),
+        Observations are normalised with the current statistics (the trainer node folds the batch
+        into them first, so the update trains on the normalisation the next version acts with),
         values, next values and the per-algorithm extras (FPO: fresh (tau, eps) pairs and their old
         CFM losses) are taken by the current networks, rewards are scaled per source, and GAE runs
         over the sources' trajectories laid end to end (``tr.dones`` cuts them apart).
