@@ -1,20 +1,17 @@
 """Training over ROS: the train bringup (sim node in lockstep + acting policy node + trainer node) as
 three processes over DDS, configured exactly as train.launch.py configures them.
 
-The trainer starts from a fresh policy built from the task spec, announces it, and runs a few
-on-policy updates. The test checks the data path end to end: the acting policy node reaches the
+The trainer starts from a fresh policy built from the task spec, announces it, and runs twelve
+on-policy updates of 1024 transitions (its defaults but for the discount and the budget, as
+benchmarks/train_over_ros.py runs it). The policy must improve: on 30 fixed goals, the last
+announced checkpoint's zero-noise return beats the first one's by a clear margin (see GAIN_MIN).
+The test also checks the data path end to end: the acting policy node reaches the
 final announced version without a failed load, swapping versions in only forward, and without a
 lockstep state going unanswered (the sim's timeouts do not grow once acting has started: no tick
 missed); chunks carry versions in order and the acting policy's observations equal the sim's; data
 of older versions is dropped and counted, never trained on; the first minibatch of every update
 sees rho == 1 exactly; the critic learns the rewards that arrive over DDS; metrics.csv, curve.png
 and the checkpoints are written.
-
-That FPO over ROS improves the reach policy is measured by benchmarks/train_over_ros.py, not here:
-at a budget this suite affords (6144 transitions, about 2 minutes) the per-goal gain of the last
-policy over the first varied from +0.2 to +7.9 return over 12 runs, and at 8192 transitions one of
-4 runs got worse (-4.6), so no margin separates learning from a false failure reliably (figures in
-benchmarks/README.md, "FPO over ROS on the reach task").
 """
 
 from __future__ import annotations
@@ -29,25 +26,32 @@ pytest.importorskip("mani_skill", reason="ManiSkill3 is not installed")
 pytest.importorskip("ament_index_python")
 
 from ros_testing import spin_until
-from training_over_ros import training_run
+from training_over_ros import benchmark_trainer, paired_evaluation, training_run
 
 from fpo_policy.core.policy import load_policy
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 
-BATCH = 512
-UPDATES = 6
+BATCH = 1024
+UPDATES = 12
+EPISODES = 30
+# The last policy's zero-noise return must beat the first's by this much per goal on average (the
+# fresh policy returns about 17). Measured over ROS at this budget (benchmarks/README.md, "FPO over
+# ROS on the reach task"): +10 to +19 per run; the in-process trainer +13 to +21. A trainer whose
+# updates did not reach the acting policy, or trained on mismatched data, gains about nothing (the
+# observation-statistics bug gave -1.9 once).
+GAIN_MIN = 5.0
 
 
-def test_training_over_ros_swaps_in_every_version_and_trains_only_on_policy(tmp_path):
+def test_training_over_ros_improves_the_policy_and_swaps_in_every_version(tmp_path):
     out = tmp_path / "run"
-    trainer = {"batch_size": BATCH, "total_steps": BATCH * UPDATES, "fpo.num_minibatches": 8}
+    trainer = benchmark_trainer(BATCH * UPDATES, BATCH)
     with training_run(out, **trainer) as run:
         # ManiSkill takes seconds to build its scene; acting starts with the first announced policy.
         assert spin_until(run.node, lambda: run.chunks and run.sim_values(), 120.0), "no rollouts"
         timeouts_at_start = int(run.sim_values()["lockstep_timeouts"])
         assert spin_until(
-            run.node, lambda: run.updates and max(u.version for u in run.updates) >= UPDATES, 150.0
+            run.node, lambda: run.updates and max(u.version for u in run.updates) >= UPDATES, 600.0
         ), run.trainer_status[-1:] or "no trainer status"
         final = max(run.updates, key=lambda u: u.version)
 
@@ -79,7 +83,7 @@ def test_training_over_ros_swaps_in_every_version_and_trains_only_on_policy(tmp_
     sequences = [s for _, s, _ in run.chunks]
     assert sequences == sorted(set(sequences))
     # A state left unanswered for lockstep_timeout_s (1 s of wall time) is counted. A policy node that
-    # missed a tick at each swap would add one per version (6 here); one in a run has been seen once
+    # missed a tick at each swap would add one per version (12 here); one in a run has been seen once
     # in a full suite on the 2-core machine (not reproduced alone) and is put down to scheduling.
     assert int(sim["lockstep_timeouts"]) - timeouts_at_start <= 1, sim
     assert sim["rollout_observation_mismatches"] == "0"
@@ -99,3 +103,8 @@ def test_training_over_ros_swaps_in_every_version_and_trains_only_on_policy(tmp_
     policy = load_policy(final.checkpoint_path)
     assert policy.sha256 == final.sha256
     assert (policy.metadata.version, policy.metadata.step) == (UPDATES, status.global_step)
+    # It learned: the last policy against the first, zero-noise, on the same goals.
+    first = min(run.updates, key=lambda u: u.version)
+    evaluation = paired_evaluation(first.checkpoint_path, final.checkpoint_path, EPISODES)
+    assert evaluation.mean_difference > GAIN_MIN, evaluation.to_dict()
+    assert (evaluation.differences > 0).sum() >= 18, evaluation.to_dict()
