@@ -32,11 +32,7 @@ joint positions::
 
       target = clip(q + clip(a, -1, 1) * max_delta_rad, lower_limits + m, upper_limits - m)
 
-where ``m`` is ``limit_margin_rad`` (:data:`so100_driver.core.joints.COMMAND_MARGIN_RAD`, 0.05 rad,
-the policy node's safety filter default), so the sim trains a policy on the commands the filter
-lets through on the arm.
-
-with ``max_delta_rad`` per control step (the spec's field; a checkpoint carries its own):
+``max_delta_rad`` is the largest step per control step (a spec field; a checkpoint carries its own):
 
 - the reach tasks: 0.1 rad for the five arm joints and 0.2 rad for the gripper, at most 2 rad/s
   commanded at 20 Hz. The simulated arm's PD drive realises about 40% of a step per tick, so the
@@ -45,9 +41,12 @@ with ``max_delta_rad`` per control step (the spec's field; a checkpoint carries 
 - the shipped ManiSkill tasks: 0.05 rad (arm) and 0.2 rad (gripper), ManiSkill's so100
   ``pd_joint_delta_pos`` bounds.
 
-Both stay within the policy node's safety filter (0.1 rad per tick for the arm, 0.25 rad for
-the gripper, :mod:`fpo_policy.core.safety`). The target is an absolute joint position in rad: what
-the sim's PD controller tracks and what ``joint_trajectory`` / ``commands`` carry to the real arm.
+``m`` is ``limit_margin_rad``: :data:`so100_driver.core.joints.COMMAND_MARGIN_RAD` (0.05 rad), where
+the policy node's safety filter clamps commands by default. Both bounds are what the filter's
+defaults let through unchanged (its step is 0.1 rad per tick for the arm, 0.25 rad for the gripper,
+:mod:`fpo_policy.core.safety`), so a policy trained in the sim commands the arm exactly as it
+learned to. The target is an absolute joint position in rad: what the sim's PD controller tracks
+and what ``joint_trajectory`` / ``commands`` carry to the real arm.
 """
 
 from __future__ import annotations
