@@ -1,0 +1,82 @@
+"""Which goal a policy goes to on SO100ReachTwoGoals-v1, where either of two mirrored goals counts.
+
+For each of ``--starts`` episodes (reset seeds 10000..), the same start pose and goals are rolled
+out ``--samples`` times with the stochastic policy (fresh sampling noise each time) and once with
+zero-noise / mean actions. An episode ends at the goal nearest to the tip at its last step. Prints
+JSON per checkpoint: success rates, the share of stochastic episodes ending at goal 0, and the
+number of start states from which the stochastic policy reached *both* goals (a policy with two
+modes can; one that has settled on one answer per state cannot).
+
+    python benchmarks/reach_two_goals.py CHECKPOINT [CHECKPOINT ...] [--starts 20] [--samples 8]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import numpy as np
+import torch
+
+from fpo_policy.core.policy import load_policy
+from fpo_policy.core.trainer import make_env
+from fpo_sim.core import tasks
+
+ENV = "fpo_sim.envs:SO100ReachTwoGoals-v1"
+SEED = 10_000
+
+
+def rollout(env, policy, seed: int, deterministic: bool) -> tuple[int, bool]:
+    """(index of the goal nearest the tip at the end, success) of one episode."""
+    spec = tasks.get(ENV)
+    obs, _ = env.reset(seed=seed)
+    done, success = False, False
+    while not done:
+        obs, _, terminated, truncated, info = env.step(policy.act(obs, deterministic=deterministic))
+        success = success or bool(info["success"])
+        done = terminated or truncated
+    # Reach layout: ... | goal_k - tcp for k = 1..K (the last 3 K entries).
+    offsets = obs[-spec.goal_dim :].reshape(spec.num_goals, 3)
+    return int(np.argmin(np.linalg.norm(offsets, axis=1))), success
+
+
+def measure(path: str, starts: int, samples: int) -> dict:
+    policy = load_policy(path)
+    env = make_env(ENV)
+    try:
+        greedy, stochastic, both = [], [], 0
+        for i in range(starts):
+            greedy.append(rollout(env, policy, SEED + i, deterministic=True))
+            ends = []
+            for k in range(samples):
+                torch.manual_seed(1000 * i + k)
+                ends.append(rollout(env, policy, SEED + i, deterministic=False))
+            stochastic += ends
+            reached = {goal for goal, ok in ends if ok}
+            both += len(reached) == 2
+    finally:
+        env.close()
+    return {
+        "checkpoint": path,
+        "algorithm": policy.metadata.algorithm,
+        "starts": starts,
+        "samples_per_start": samples,
+        "success_zero_noise": float(np.mean([ok for _, ok in greedy])),
+        "success_stochastic": float(np.mean([ok for _, ok in stochastic])),
+        "stochastic_share_goal0": float(np.mean([goal == 0 for goal, _ in stochastic])),
+        "starts_with_both_goals_reached": both,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoints", nargs="+")
+    parser.add_argument("--starts", type=int, default=20)
+    parser.add_argument("--samples", type=int, default=8)
+    ns = parser.parse_args()
+    for path in ns.checkpoints:
+        print(json.dumps(measure(path, ns.starts, ns.samples)))
+
+
+if __name__ == "__main__":
+    main()
