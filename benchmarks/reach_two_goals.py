@@ -2,7 +2,8 @@
 
 For each of ``--starts`` episodes (reset seeds 10000..), the same start pose and goals are rolled
 out ``--samples`` times with the stochastic policy (fresh sampling noise each time) and once with
-zero-noise / mean actions. An episode ends at the goal nearest to the tip at its last step. Prints
+zero-noise / mean actions. An episode is credited to the goal it first reached (or, failing, the
+goal nearest the tip at its end). Prints
 JSON per checkpoint: success rates, the share of stochastic episodes ending at goal 0, and the
 number of start states from which the stochastic policy reached *both* goals (a policy with two
 modes can; one that has settled on one answer per state cannot).
@@ -27,17 +28,19 @@ SEED = 10_000
 
 
 def rollout(env, policy, seed: int, deterministic: bool) -> tuple[int, bool]:
-    """(index of the goal nearest the tip at the end, success) of one episode."""
+    """(goal index, success) of one episode: the goal the tip first came within the success
+    distance of, or, without a success, the goal nearest the tip at the last step."""
     spec = tasks.get(ENV)
     obs, _ = env.reset(seed=seed)
-    done, success = False, False
+    done, reached = False, None
     while not done:
         obs, _, terminated, truncated, info = env.step(policy.act(obs, deterministic=deterministic))
-        success = success or bool(info["success"])
+        # Reach layout: ... | goal_k - tcp for k = 1..K (the last 3 K entries).
+        nearest = int(np.argmin(np.linalg.norm(obs[-spec.goal_dim :].reshape(spec.num_goals, 3), axis=1)))
+        if reached is None and bool(info["success"]):
+            reached = nearest
         done = terminated or truncated
-    # Reach layout: ... | goal_k - tcp for k = 1..K (the last 3 K entries).
-    offsets = obs[-spec.goal_dim :].reshape(spec.num_goals, 3)
-    return int(np.argmin(np.linalg.norm(offsets, axis=1))), success
+    return (nearest, False) if reached is None else (reached, True)
 
 
 def measure(path: str, starts: int, samples: int) -> dict:

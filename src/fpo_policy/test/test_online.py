@@ -8,7 +8,7 @@ import time
 import numpy as np
 import pytest
 
-from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint
+from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from fpo_policy.core.config import FpoConfig
 from fpo_policy.core.online import OnlineTrainer, TrainerNodeConfig
 from fpo_policy.core.policy import load_policy
@@ -123,6 +123,22 @@ def test_a_start_checkpoint_of_another_task_is_refused(tmp_path):
         OnlineTrainer(TrainerNodeConfig(out=str(tmp_path / "b"), checkpoint=str(other)), ALGO)
 
 
+def test_a_start_checkpoint_of_an_older_version_of_the_task_is_refused(tmp_path):
+    """Same task id, another spec (here the reach task before its 0.1 rad steps and command margin):
+    the acting nodes would map its actions differently from how it learned them."""
+    fresh = OnlineTrainer(TrainerNodeConfig(out=str(tmp_path / "a"), batch_size=32), ALGO).latest.path
+    data = read_checkpoint(fresh)
+    task = {k: v for k, v in data.metadata["task"].items() if k != "limit_margin_rad"}
+    older = tmp_path / "older.safetensors"
+    save_checkpoint(
+        older, data.tensors, {**data.metadata, "task": {**task, "max_delta_rad": [0.05] * 5 + [0.2]}}
+    )
+    with pytest.raises(
+        CheckpointError, match=r"another version of SO100Reach-v1: .*limit_margin_rad.*max_delta_rad"
+    ):
+        OnlineTrainer(TrainerNodeConfig(out=str(tmp_path / "b"), checkpoint=str(older)), ALGO)
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
@@ -152,16 +168,20 @@ def test_every_update_trains_on_normalised_observations_the_first_included(tmp_p
 
     monkeypatch.setattr(online, "update", spy)
     trainer = OnlineTrainer(TrainerNodeConfig(out=str(tmp_path / "run"), batch_size=64), ALGO)
+    raw = []
     for version in range(2):
         for sequence in range(2 * version, 2 * version + 2):
             c = chunk(trainer, version, sequence)
             c = Chunk(**{**c.__dict__, "observations": 3.0 * c.observations + 5.0})
+            raw.append(c.observations)
             assert trainer.add("sim0", SPEC.env_id, c) == "accepted"
         trainer.poll()
         announcement = finish(trainer)
         obs = seen[-1]
         assert np.abs(obs.mean(axis=0)).max() < 0.5, obs.mean(axis=0)
         assert np.all(np.abs(obs.std(axis=0) - 1.0) < 0.5), obs.std(axis=0)
-        # The announced version normalises with the statistics it was trained with.
+        # The announced version normalises its inputs as its update's batch was normalised.
         policy = load_policy(announcement.path)
-        np.testing.assert_allclose(policy.obs_rms.mean, trainer.learner.obs_rms.mean)
+        np.testing.assert_allclose(
+            policy.obs_rms.normalize(np.concatenate(raw[-2:])), obs, rtol=1e-5, atol=1e-5
+        )

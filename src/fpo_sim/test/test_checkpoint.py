@@ -47,3 +47,19 @@ def test_the_policy_reaches_goals(policy, maniskill_env):
             done = terminated or truncated
         reached.append(hit)
     assert sum(reached) >= 3, reached
+
+
+def test_a_checkpoint_of_an_older_version_of_the_task_is_refused_by_name(tmp_path, maniskill_env):
+    """fpo-eval and the trainer's evaluation refuse a checkpoint whose stored task spec differs from
+    the env's (here: the reach task before its 0.1 rad steps), naming the file and the fields."""
+    from fpo_policy.core import CheckpointError, load_policy
+    from fpo_policy.core.checkpoint import read_checkpoint, save_checkpoint
+    from fpo_policy.core.trainer import evaluate
+
+    data = read_checkpoint(CHECKPOINT)
+    older = tmp_path / "older.safetensors"
+    task = {**data.metadata["task"], "max_delta_rad": [0.05] * 5 + [0.2]}
+    save_checkpoint(older, data.tensors, {**data.metadata, "task": task})
+    env = maniskill_env("SO100Reach-v1")
+    with pytest.raises(CheckpointError, match=rf"{older}.*another version of SO100Reach-v1.*max_delta_rad"):
+        evaluate(load_policy(older), "fpo_sim.envs:SO100Reach-v1", 1, env=env)

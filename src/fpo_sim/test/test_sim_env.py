@@ -99,7 +99,7 @@ def test_action_is_a_bounded_step_towards_the_target(maniskill_env):
         pan.append(sim.joint_positions[0, 0])
     steps = np.diff(pan)
     # The PD controller lags its target: less than half of each full step is realised.
-    assert pan[-1] - pan[0] > 0.3, f"shoulder_pan moved only {pan[-1] - pan[0]:.3f} rad in 20 steps"
+    assert pan[-1] - pan[0] > 0.6, f"shoulder_pan moved only {pan[-1] - pan[0]:.3f} rad in 20 steps"
     assert np.all(steps <= tasks.REACH.max_delta_rad[0] + 0.01)
     assert np.all(steps > 0)
 

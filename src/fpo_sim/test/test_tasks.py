@@ -136,6 +136,8 @@ def test_dict_round_trip_through_json(spec):
         (lambda d: d.update(max_delta_rad=[0.1] * 5), "max_delta_rad"),
         (lambda d: d.update(max_delta_rad=[0.1] * 5 + [-0.1]), "max_delta_rad"),
         (lambda d: d.update(control_rate_hz=0), "positive"),
+        (lambda d: d.update(limit_margin_rad=-0.01), "limit_margin_rad"),
+        (lambda d: d.update(limit_margin_rad=1.6), "limit_margin_rad"),
         (lambda d: d.update(version=99), "version 99"),
         (lambda d: d.update(control_rate_hz="fast"), "invalid task spec"),
         (lambda d: d.update(env_id=3), "env_id"),
@@ -146,6 +148,15 @@ def test_from_dict_rejects_bad_input(mutate, match):
     mutate(d)
     with pytest.raises(ValueError, match=match):
         tasks.from_dict(d)
+
+
+def test_a_spec_stored_before_the_command_margin_maps_to_the_plain_limits():
+    """Checkpoints written before ``limit_margin_rad`` existed keep the mapping they learned."""
+    d = tasks.REACH.to_dict()
+    del d["limit_margin_rad"]
+    old = tasks.from_dict(d)
+    assert old.limit_margin_rad == 0.0
+    np.testing.assert_allclose(old.action_to_target(np.ones(6), upper_limits()), upper_limits())
 
 
 def test_from_dict_rejects_non_dict():

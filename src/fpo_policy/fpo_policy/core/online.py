@@ -38,7 +38,7 @@ from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint
 from fpo_policy.core.config import FpoConfig, PpoConfig, TrainArgs
 from fpo_policy.core.policy import PolicyMetadata, load_state, obs_rms_from_tensors, save_policy, split_prefix
 from fpo_policy.core.squash import ActionBounds
-from fpo_policy.core.trainer import METRIC_COLUMNS, Learner, _fmt
+from fpo_policy.core.trainer import METRIC_COLUMNS, Learner, _fmt, check_same_task
 from fpo_policy.core.update import update
 from fpo_sim.core import tasks
 from fpo_sim.core.rollouts import Chunk
@@ -174,6 +174,7 @@ class OnlineTrainer:
             raise CheckpointError(f"{where}: algorithm {meta.algorithm}, the trainer runs {self.config.algo}")
         if meta.task is None or tasks.from_dict(meta.task).env_id != spec.env_id:
             raise CheckpointError(f"{where}: its task is not {spec.env_id}")
+        check_same_task(meta.task, spec.to_dict(), where)
         if (meta.obs_dim, meta.act_dim) != (spec.obs_dim, spec.act_dim):
             raise CheckpointError(f"{where}: dimensions {meta.obs_dim}/{meta.act_dim} differ from the task's")
         net = meta.network

@@ -165,8 +165,28 @@ def evaluate(
     )
 
 
+def check_same_task(checkpoint_task: dict | None, current_task: dict | None, where: str) -> None:
+    """Refuse a checkpoint trained on another version of its task: its stored task spec (a JSON
+    dict, e.g. ``fpo_sim.core.tasks.TaskSpec.to_dict()``) differs from the env's. A spec holds the
+    action mapping and the episode rules, so such a policy would act unlike how it learned.
+    Envs or checkpoints without a spec (plain gymnasium envs) are not compared."""
+    if checkpoint_task is None or current_task is None:
+        return
+    stored, current = json.loads(json.dumps(checkpoint_task)), json.loads(json.dumps(current_task))
+    differ = sorted(
+        k for k in set(stored) | set(current) if stored.get(k, "(none)") != current.get(k, "(none)")
+    )
+    if differ:
+        name = current.get("env_id", "its env")
+        raise CheckpointError(
+            f"{where}: trained on another version of {name}: its task spec differs in {differ} "
+            f"({ {k: stored.get(k, '(none)') for k in differ} } in the checkpoint, "
+            f"{ {k: current.get(k, '(none)') for k in differ} } now)"
+        )
+
+
 def check_policy_matches_env(policy: Policy, env: gym.Env, env_id: str) -> None:
-    """Refuse a policy whose observation or action space differs from the env's."""
+    """Refuse a policy whose observation or action space, or task spec, differs from the env's."""
     meta = policy.metadata
     obs_shape, act = env.observation_space.shape, env.action_space
     where = f"{policy.path or 'policy'}: mismatched with env {env_id}"
@@ -179,6 +199,7 @@ def check_policy_matches_env(policy: Policy, env: gym.Env, env_id: str) -> None:
             f"{where}: checkpoint action bounds {list(meta.action_low)}..{list(meta.action_high)}, "
             f"env {act.low.tolist()}..{act.high.tolist()}"
         )
+    check_same_task(meta.task, task_of(env), where)
 
 
 class ReturnScaler:
@@ -319,6 +340,7 @@ class Learner:
             raise CheckpointError(
                 f"{latest}: mismatched network config {meta.network}, run uses {self.agent.actor_config()}"
             )
+        check_same_task(meta.task, self.task, f"{latest}: cannot resume")
         load_state(self.agent.actor, split_prefix(policy_data.tensors, "actor"), latest, "actor")
         load_state(self.agent.critic, split_prefix(policy_data.tensors, "critic"), latest, "critic")
         self.obs_rms = obs_rms_from_tensors(policy_data.tensors, meta, latest)
@@ -345,11 +367,13 @@ class Learner:
     def batch_from(self, tr: Transitions) -> Batch:
         """An update batch from transitions assembled from rollout chunks (observations raw).
 
-        Observations are normalised with the current statistics (the trainer node folds the batch
-        into them first, so the update trains on the normalisation the next version acts with),
-        values, next values and the per-algorithm extras (FPO: fresh (tau, eps) pairs and their old
-        CFM losses) are taken by the current networks, rewards are scaled per source, and GAE runs
-        over the sources' trajectories laid end to end (``tr.dones`` cuts them apart).
+        Observations are normalised with the current statistics; values, next values and the
+        per-algorithm extras (FPO: fresh (tau, eps) pairs and their old CFM losses) are taken by the
+        current networks, rewards are scaled per source, and GAE runs over the sources' trajectories
+        laid end to end (``tr.dones`` cuts them apart). The trainer node folds the batch into the
+        statistics first, so the update trains on the normalisation the next version acts with; the
+        old CFM losses (or log-probabilities) are then the acting weights' on that slightly newer
+        normalisation rather than exactly the acting policy's, most so at the first update.
         """
         obs = torch.as_tensor(self._normalize(tr.observations))
         next_obs = torch.as_tensor(self._normalize(tr.next_observations))
