@@ -382,7 +382,7 @@ def _nanoseconds(stamp) -> int:
 
 
 def main(args=None) -> None:
-    run_node(SimNode, args)
+    run_node(SimNode, args, events_executor=True)
 
 
 if __name__ == "__main__":
