@@ -118,7 +118,7 @@ STOP_POLL_S = 0.05
 
 
 def _events_executor(context: Context):
-    """rclpy's EventsExecutor (rclpy.experimental, Jazzy and later), or None where it is missing."""
+    """rclpy's EventsExecutor (rclpy.experimental), or None where this rclpy lacks it."""
     try:
         from rclpy.experimental import EventsExecutor
     except ImportError:
