@@ -135,29 +135,24 @@ def spin_until_stopped(node: Node, stop: StopSignals, events_executor: bool = Fa
     every :data:`STOP_POLL_S` to look for a stop signal instead of being woken by one.
     """
     executor = _events_executor(node.context) if events_executor else None
-    if executor is not None:
-        executor.add_node(node)
-        try:
-            while not stop.requested and node.context.ok():
-                executor.spin_once(timeout_sec=STOP_POLL_S)
-        except ExternalShutdownException:
-            pass
-        finally:
-            executor.shutdown()
-        return
-    executor = SingleThreadedExecutor(context=node.context)
+    wake = waker = None
+    if executor is None:
+        executor = SingleThreadedExecutor(context=node.context)
+        wake = node.create_guard_condition(lambda: None)  # its callback makes spin_once return
+        waker = _SignalWaker(wake.trigger)
+    timeout_s = None if waker is not None else STOP_POLL_S
     executor.add_node(node)
-    wake = node.create_guard_condition(lambda: None)  # its callback makes spin_once return
-    waker = _SignalWaker(wake.trigger)
     try:
         while not stop.requested and node.context.ok():
-            executor.spin_once()
+            executor.spin_once(timeout_sec=timeout_s)
     except ExternalShutdownException:
         pass
     finally:
-        waker.close()
+        if waker is not None:
+            waker.close()
         executor.shutdown()
-        node.destroy_guard_condition(wake)
+        if wake is not None:
+            node.destroy_guard_condition(wake)
 
 
 def run_node(
