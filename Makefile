@@ -18,7 +18,7 @@ run: setup
 	@$(ENV) fpo-bringup sim --episodes $(RUN_EPISODES) --camera --seconds 600
 
 # FPO on the simulated reach task with fpo-train, as the shipped checkpoint was trained
-# (src/fpo_sim/checkpoints/README.md): progress bar, then TRAIN_OUT/metrics.csv, curve.png and
+# (src/fpo_policy/checkpoints/README.md): progress bar, then TRAIN_OUT/metrics.csv, curve.png and
 # checkpoints/latest.safetensors. `make train TRAIN_STEPS=20000` for a short look.
 TRAIN_STEPS ?= 300000
 TRAIN_OUT ?= runs/reach_fpo

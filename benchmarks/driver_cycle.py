@@ -31,10 +31,10 @@ import time
 
 import numpy as np
 
+from so100_common.core.joints import SERVO_IDS
 from so100_driver.core import protocol as p
 from so100_driver.core.bus import FeetechBus
 from so100_driver.core.driver import Driver, DriverConfig
-from so100_driver.core.joints import SERVO_IDS
 from so100_driver.core.transport import SerialTransport
 
 IDS = list(SERVO_IDS)

@@ -17,7 +17,7 @@ import time
 import torch
 
 from fpo_policy.core.config import FpoConfig, PpoConfig
-from fpo_policy.core.rollout import Batch
+from fpo_policy.core.rollout_storage import Batch
 from fpo_policy.core.sampling import sample_actions
 from fpo_policy.core.update import make_agent, update
 

@@ -41,7 +41,7 @@ from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory  # noqa: E402
 
 from fpo_msgs.msg import PolicyStatus  # noqa: E402
-from so100_driver import topics  # noqa: E402
+from so100_common import topics  # noqa: E402
 
 
 def memory_kib(pid: int) -> dict[str, int]:

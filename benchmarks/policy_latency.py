@@ -34,11 +34,11 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from policy_checkpoints import write_policy  # noqa: E402
 
-from fpo_policy.core.control import ControlConfig, ControlLoop, load_for_control  # noqa: E402
+from fpo_policy.core.control_loop import ControlConfig, ControlLoop, load_for_control  # noqa: E402
 from fpo_policy.core.flow import FlowNetConfig  # noqa: E402
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter  # noqa: E402
 from fpo_policy.core.sampling import sample_actions  # noqa: E402
-from so100_driver.core.joints import JOINT_NAMES  # noqa: E402
+from so100_common.core.joints import JOINT_NAMES  # noqa: E402
 
 STEPS = (1, 5, 10, 20)
 SOLVERS = {"euler": 1, "midpoint": 2, "rk4": 4}  # network evaluations per step

@@ -21,7 +21,7 @@ import torch
 
 from fpo_policy.core.policy import load_policy
 from fpo_policy.core.trainer import make_env
-from fpo_sim.core import tasks
+from so100_common.core import tasks
 
 ENV = "fpo_sim.envs:SO100ReachTwoGoals-v1"
 SEED = 10_000

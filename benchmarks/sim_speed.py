@@ -31,7 +31,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [
     str(ROOT / "tests"),
-    *(str(ROOT / "src" / p) for p in ("fpo_sim", "so100_driver", "fpo_policy")),
+    *(str(ROOT / "src" / p) for p in ("so100_common", "fpo_sim", "so100_driver", "fpo_policy")),
 ]
 os.environ.setdefault("ROS_DOMAIN_ID", str(150 + os.getpid() % 80))
 os.environ["ROS_AUTOMATIC_DISCOVERY_RANGE"] = "LOCALHOST"
@@ -77,7 +77,7 @@ def env_rate(env_id: str, obs_mode: str, steps: int) -> tuple[float, float]:
 
 def loop_rate(env_id: str, obs_mode: str, steps: int) -> tuple[float, float]:
     from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig
-    from fpo_sim.sim_env import SO100Sim
+    from fpo_sim.maniskill_adapter import SO100Sim
 
     sim = SO100Sim(env_id, obs_mode=obs_mode)
     loop = SimLoop(sim, SimNodeConfig(env_id=env_id, obs_mode=obs_mode))
@@ -94,7 +94,7 @@ def node_rate(env_id: str, obs_mode: str, window_s: float) -> tuple[float, float
     from ros_testing import child_process, ros_node, spin_until
     from sensor_msgs.msg import Image, JointState
 
-    from so100_driver import topics
+    from so100_common import topics
 
     args = ["-m", "fpo_sim.sim_node", "--ros-args", "-p", "control_rate_hz:=1000.0"]
     args += ["-p", f"env_id:={env_id}", "-p", f"obs_mode:={obs_mode}"]

@@ -10,7 +10,7 @@ import torch
 from fpo_policy.core.flow import FlowNetConfig, VelocityField
 from fpo_policy.core.normalization import RunningMeanStd
 from fpo_policy.core.policy import PolicyMetadata, save_policy
-from fpo_sim.core import tasks
+from so100_common.core import tasks
 
 
 def write_policy(

@@ -18,13 +18,13 @@ from std_msgs.msg import Bool, Float64MultiArray
 from trajectory_msgs.msg import JointTrajectory
 
 from fpo_msgs.msg import PolicyStatus, TaskState
-from so100_driver import topics
-from so100_driver.core.joints import JOINT_NAMES
+from so100_common import topics
+from so100_common.core.joints import JOINT_NAMES
 
 HOME = (0.0, -0.5, 0.5, 0.3, 0.0, 0.0)
 REACH_GOAL = (0.1, -0.2, 0.15)
 ROOT = Path(__file__).resolve().parents[1]
-SHIPPED_CHECKPOINT = ROOT / "src" / "fpo_sim" / "checkpoints" / "so100_reach_fpo.safetensors"
+SHIPPED_CHECKPOINT = ROOT / "src" / "fpo_policy" / "checkpoints" / "so100_reach_fpo.safetensors"
 POLICY_YAML = ROOT / "src" / "fpo_policy" / "config" / "policy_node.yaml"
 
 

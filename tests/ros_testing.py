@@ -51,7 +51,9 @@ def ros_node(name: str) -> Iterator:
 def python_env() -> dict[str, str]:
     """The environment for child Python processes: this one's, with the source packages importable."""
     env = dict(os.environ)
-    paths = [str(ROOT / "src" / p) for p in ("fpo_policy", "fpo_sim", "so100_driver")] + [str(ROOT / "tests")]
+    paths = [str(ROOT / "src" / p) for p in ("so100_common", "fpo_policy", "fpo_sim", "so100_driver")] + [
+        str(ROOT / "tests")
+    ]
     env["PYTHONPATH"] = os.pathsep.join([*paths, env.get("PYTHONPATH", "")])
     env["PYTHONUNBUFFERED"] = "1"
     return env

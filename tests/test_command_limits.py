@@ -3,7 +3,7 @@
 The policy node's filter (fpo_policy.core.safety) and the command checks of the sim node
 (fpo_sim.core.commands) and of the driver (so100_driver.driver_node's message conversion and
 ``Driver.command_positions``) share one definition of "within the limits",
-:func:`so100_driver.core.joints.outside_limits`. Here any sequence of joint states (at, just past,
+:func:`so100_common.core.joints.outside_limits`. Here any sequence of joint states (at, just past,
 float32-rounded and well past the limits) and policy targets goes through the filter; every
 command it sends is put into the messages the policy node publishes, serialized and deserialized
 as DDS carries them, and handed to each check, which must accept it; so must the same values
@@ -26,9 +26,8 @@ from trajectory_msgs.msg import JointTrajectory
 
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter
 from fpo_policy.policy_node import multiarray_message, trajectory_message
-from fpo_sim.core import tasks
 from fpo_sim.core.commands import validate_positions, validate_trajectory
-from so100_driver.core import joints
+from so100_common.core import joints, tasks
 from so100_driver.core.driver import Driver, DriverConfig
 from so100_driver.driver_node import multiarray_to_positions, trajectory_to_positions
 

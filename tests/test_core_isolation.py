@@ -6,7 +6,7 @@ import sys
 import pytest
 from ros_testing import python_env
 
-PACKAGES = ["fpo_policy", "fpo_sim", "so100_driver"]
+PACKAGES = ["so100_common", "fpo_policy", "fpo_sim", "so100_driver"]
 
 # Blocks the forbidden modules, then imports the core and every module below it.
 _PROBE = """

@@ -130,13 +130,13 @@ def _node_config_classes(executable: str) -> list[tuple[str, type]]:
 
         return [("", DriverConfig)]
     if executable == "policy_node":
-        from fpo_policy.core.control import ControlConfig, NodeConfig
+        from fpo_policy.core.control_loop import ControlConfig, NodeConfig
         from fpo_policy.core.safety import SafetyConfig
 
         return [("", NodeConfig), ("", ControlConfig), ("safety.", SafetyConfig)]
     if executable == "trainer_node":
         from fpo_policy.core.config import FpoConfig, PpoConfig
-        from fpo_policy.core.online import TrainerNodeConfig
+        from fpo_policy.core.online_trainer import TrainerNodeConfig
 
         return [("", TrainerNodeConfig), ("fpo.", FpoConfig), ("ppo.", PpoConfig)]
     raise AssertionError(f"no parameter dataclasses known for {executable}")

@@ -23,7 +23,7 @@ from ros_testing import ROOT, python_env, ros_node, spin_until
 
 pytestmark = pytest.mark.ros
 
-CHECKPOINT = ROOT / "src" / "fpo_sim" / "checkpoints" / "so100_reach_fpo.safetensors"
+CHECKPOINT = ROOT / "src" / "fpo_policy" / "checkpoints" / "so100_reach_fpo.safetensors"
 CALIBRATION = ROOT / "src" / "so100_driver" / "test" / "data" / "lerobot_so100_follower.json"
 
 FAILURE_MARKERS = (
@@ -185,7 +185,7 @@ def _assert_stopped_cleanly(c: Copy, label: str, deadline_s: float) -> str:
 def test_signals_stop_the_node_cleanly(name, tmp_path):
     exe = EXECUTABLES[name]
     msg_class = exe.message_class()
-    from so100_driver import topics
+    from so100_common import topics
 
     by_topic = {"joint_states": topics.QOS_STATE, "joint_trajectory": topics.QOS_COMMAND}
     qos = by_topic.get(exe.topic, topics.QOS_STATUS)
@@ -231,7 +231,7 @@ def test_fpo_bringup_stops_its_nodes_cleanly(how, tmp_path):
     from sensor_msgs.msg import JointState
 
     from fpo_msgs.msg import PolicyStatus
-    from so100_driver import topics
+    from so100_common import topics
 
     bringup = ["-m", "fpo_policy.bringup_runner", "real", "--fake-hardware", "--out", str(tmp_path)]
     runner = _python(bringup, start_new_session=True)

@@ -40,8 +40,8 @@ def _setup_kwargs(pkg: Path) -> dict:
     return kwargs
 
 
-def test_all_four_packages_present():
-    assert {p.name for p in PACKAGES} == {"fpo_msgs", "fpo_policy", "fpo_sim", "so100_driver"}
+def test_all_five_packages_present():
+    assert {p.name for p in PACKAGES} == {"fpo_msgs", "fpo_policy", "fpo_sim", "so100_common", "so100_driver"}
 
 
 @pytest.mark.parametrize("pkg", PACKAGES, ids=lambda p: p.name)
@@ -75,7 +75,7 @@ def test_ament_python_skeleton(pkg):
 
 @pytest.mark.parametrize("pkg", PYTHON_PACKAGES, ids=lambda p: p.name)
 def test_every_executable_in_setup_py_exists(pkg):
-    scripts = _setup_kwargs(pkg)["entry_points"]["console_scripts"]
+    scripts = _setup_kwargs(pkg).get("entry_points", {}).get("console_scripts", [])
     for entry in scripts:
         name, target = (s.strip() for s in entry.split("="))
         module_name, func_name = target.split(":")
@@ -89,7 +89,7 @@ def test_python_imports_are_declared_in_package_xml(pkg):
     ros_packages = {
         "rclpy", "std_msgs", "std_srvs", "sensor_msgs", "trajectory_msgs", "diagnostic_msgs",
         "visualization_msgs", "geometry_msgs", "builtin_interfaces", "rosgraph_msgs", "rcl_interfaces",
-        "fpo_msgs", "fpo_policy", "fpo_sim", "so100_driver",
+        "fpo_msgs", "fpo_policy", "fpo_sim", "so100_common", "so100_driver",
     }  # fmt: skip
     declared = {d.text for d in _manifest(pkg).iter() if d.tag in ("depend", "exec_depend")}
     for source in (pkg / pkg.name).rglob("*.py"):

@@ -26,7 +26,7 @@ from sensor_msgs.msg import JointState
 from trajectory_msgs.msg import JointTrajectory
 
 from fpo_msgs.msg import PolicyStatus, TaskState
-from so100_driver import topics
+from so100_common import topics
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

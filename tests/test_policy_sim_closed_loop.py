@@ -21,7 +21,7 @@ from ros_testing import child_process, ros_node, spin_until
 from trajectory_msgs.msg import JointTrajectory
 
 from fpo_msgs.msg import PolicyStatus, TaskState
-from so100_driver import topics
+from so100_common import topics
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

@@ -20,9 +20,9 @@ from sensor_msgs.msg import JointState
 from fpo_msgs.msg import TaskState
 from fpo_policy.bringup import BringupArgs, real_loop
 from fpo_policy.bringup_runner import start_processes, stop_processes
-from fpo_sim.core.kinematics import tcp_position
-from so100_driver import topics
-from so100_driver.core.joints import REST_POSE_RAD, reorder
+from so100_common import topics
+from so100_common.core.joints import REST_POSE_RAD, reorder
+from so100_common.core.kinematics import tcp_position
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

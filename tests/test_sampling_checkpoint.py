@@ -17,7 +17,7 @@ from fpo_policy.core import load_policy
 from fpo_policy.core.sampling import SOLVERS, sample_actions
 
 CHECKPOINT = (
-    Path(__file__).resolve().parents[1] / "src" / "fpo_sim" / "checkpoints" / "so100_reach_fpo.safetensors"
+    Path(__file__).resolve().parents[1] / "src" / "fpo_policy" / "checkpoints" / "so100_reach_fpo.safetensors"
 )
 
 

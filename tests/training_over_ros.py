@@ -23,7 +23,7 @@ from fpo_msgs.msg import PolicyStatus, PolicyUpdate, RolloutChunk, TrainerStatus
 from fpo_policy.bringup import BringupArgs, train_loop
 from fpo_policy.core.policy import load_policy
 from fpo_policy.core.trainer import evaluate, make_env
-from so100_driver import topics
+from so100_common import topics
 
 REACH_ENV = "fpo_sim.envs:SO100Reach-v1"
 EVAL_SEED = 10_000

@@ -16,6 +16,7 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", glob("config/*.yaml") + glob("config/*.rviz")),
+        ("share/" + package_name + "/checkpoints", glob("checkpoints/*")),
         ("share/" + package_name + "/launch", glob(os.path.join(workspace_launch, "*.launch.py"))),
     ],
     install_requires=["setuptools"],

@@ -12,7 +12,6 @@ setup(
         ("share/ament_index/resource_index/packages", ["resource/" + package_name]),
         ("share/" + package_name, ["package.xml"]),
         ("share/" + package_name + "/config", glob("config/*.yaml")),
-        ("share/" + package_name + "/checkpoints", glob("checkpoints/*")),
     ],
     install_requires=["setuptools"],
     zip_safe=True,

@@ -76,7 +76,7 @@ class BringupArgs:
     """Launch arguments shared by the bringups. Each field is a launch argument of the same name."""
 
     checkpoint: str = ""
-    """Policy checkpoint (.safetensors). Empty: the reach checkpoint shipped with fpo_sim."""
+    """Policy checkpoint (.safetensors). Empty: the reach checkpoint shipped with fpo_policy."""
     control_rate_hz: float = 0.0
     """Policy (and sim) control rate in Hz. 0: the rate the checkpoint's task was trained at."""
     namespace: str = ""
@@ -145,9 +145,9 @@ SIM_CONFIG = ConfigFile("fpo_sim", "config/sim_node.yaml")
 POLICY_CONFIG = ConfigFile("fpo_policy", "config/policy_node.yaml")
 DRIVER_CONFIG = ConfigFile("so100_driver", "config/so100_driver.yaml")
 TRAINER_CONFIG = ConfigFile("fpo_policy", "config/trainer_node.yaml")
-URDF = ConfigFile("so100_driver", "description/urdf/so100.urdf")
+URDF = ConfigFile("so100_common", "description/urdf/so100.urdf")
 RVIZ_CONFIG = ConfigFile("fpo_policy", "config/so100.rviz")
-SHIPPED_CHECKPOINT = ConfigFile("fpo_sim", "checkpoints/so100_reach_fpo.safetensors")
+SHIPPED_CHECKPOINT = ConfigFile("fpo_policy", "checkpoints/so100_reach_fpo.safetensors")
 
 
 def _policy_node(args: BringupArgs, name: str = "policy_node", **extra: object) -> NodeSpec:

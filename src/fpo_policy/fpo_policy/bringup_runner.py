@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fpo_policy.bringup import BRINGUPS, BringupArgs, NodeSpec
-from so100_driver.node_main import StopSignals
+from so100_common.node_main import StopSignals
 
 
 @dataclass
@@ -145,8 +145,8 @@ def watch(
     from trajectory_msgs.msg import JointTrajectory
 
     from fpo_msgs.msg import PolicyStatus, TaskState, TrainerStatus
-    from fpo_sim.core.images import to_array
-    from so100_driver import topics
+    from so100_common import topics
+    from so100_common.core.images import to_array
 
     # rclpy's own signal handlers would shut the context down under the watcher (see node_main).
     rclpy.init(signal_handler_options=SignalHandlerOptions.NO)

@@ -1,11 +1,11 @@
 """policy_node: a flow policy acting on the arm at a fixed rate, behind the safety filter.
 
 Thin: callbacks store the newest joint state, task goal, e-stop and policy announcement; a
-fixed-rate timer runs one :class:`fpo_policy.core.control.ControlLoop` tick and publishes the
+fixed-rate timer runs one :class:`fpo_policy.core.control_loop.ControlLoop` tick and publishes the
 filtered command; a second timer publishes ``policy_status`` and ``/diagnostics``. Checkpoints
 are (re)loaded in a background thread and swapped in between ticks.
 
-Topics (names and QoS: :mod:`so100_driver.topics`):
+Topics (names and QoS: :mod:`so100_common.topics`):
   subscribes ``joint_states`` (sensor_msgs/JointState), ``task/state`` (fpo_msgs/TaskState),
   ``estop`` (std_msgs/Bool, latched), ``policy_update`` (fpo_msgs/PolicyUpdate);
   publishes ``joint_trajectory`` (trajectory_msgs/JointTrajectory) and/or ``commands``
@@ -13,7 +13,7 @@ Topics (names and QoS: :mod:`so100_driver.topics`):
   with ``publish_actions`` (acting for training) also ``policy/action`` (fpo_msgs/PolicyAction).
 
 Acting for training (``publish_actions:=true``, with a lockstep sim node, see
-:mod:`fpo_sim.core.rollouts`): a tick acts only when a joint state has arrived that it has not
+:mod:`fpo_sim.core.lockstep`): a tick acts only when a joint state has arrived that it has not
 acted on and the task/state with the same stamp has arrived too; the command and the PolicyAction
 (the observation and the unsquashed sample behind the command) both carry that joint state's
 stamp. Ticks without such a state do nothing, so the timer runs fast (``control_rate_hz``).
@@ -45,12 +45,12 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker
 
 from fpo_msgs.msg import PolicyAction, PolicyStatus, PolicyUpdate, TaskState
-from fpo_policy.core.control import ControlConfig, ControlLoop, NodeConfig, TickStats, load_for_control
+from fpo_policy.core.control_loop import ControlConfig, ControlLoop, NodeConfig, TickStats, load_for_control
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter, SafetyState
-from so100_driver import topics
-from so100_driver.core.joints import JOINT_NAMES
-from so100_driver.node_main import run_node
-from so100_driver.parameters import declare_config
+from so100_common import topics
+from so100_common.core.joints import JOINT_NAMES
+from so100_common.node_main import run_node
+from so100_common.parameters import declare_config
 
 
 def status_marker(status: PolicyStatus) -> Marker:

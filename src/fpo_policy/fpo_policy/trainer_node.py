@@ -1,7 +1,8 @@
 """trainer_node: FPO training on rollouts that sim nodes publish, announcing each new policy.
 
 Thin: the ``rollouts`` subscription stores each fpo_msgs/RolloutChunk; a timer converts them to
-:class:`fpo_sim.core.rollouts.Chunk` s and hands them to :class:`fpo_policy.core.online.OnlineTrainer`,
+:class:`so100_common.core.rollout_chunk.Chunk` s and hands them to
+:class:`fpo_policy.core.online_trainer.OnlineTrainer`,
 which assembles on-policy batches by policy version and runs the FPO core's update in a worker
 thread; when a new version is written the timer announces it on ``policy_update``
 (fpo_msgs/PolicyUpdate, transient-local: acting policy nodes that start later still hear it) and
@@ -11,7 +12,7 @@ announcement, at start, is the starting policy (fresh or ``checkpoint``).
 Sim nodes may run anywhere DDS reaches; checkpoint paths in the announcements are paths on this
 machine's filesystem, so acting policy nodes must see the same files.
 
-Parameters: the fields of :class:`fpo_policy.core.online.TrainerNodeConfig`, and the algorithm's
+Parameters: the fields of :class:`fpo_policy.core.online_trainer.TrainerNodeConfig`, and the algorithm's
 scalar hyperparameters prefixed ``fpo.`` (or ``ppo.``) with the defaults of
 :class:`fpo_policy.core.config.FpoConfig` (:class:`~fpo_policy.core.config.PpoConfig`).
 """
@@ -29,12 +30,17 @@ from rclpy.node import Node
 
 from fpo_msgs.msg import PolicyUpdate, RolloutChunk, TrainerStatus
 from fpo_policy.core.config import FpoConfig, PpoConfig
-from fpo_policy.core.online import Announcement, OnlineTrainer, TrainerNodeConfig, hyperparameter_names
-from fpo_sim.core.rollouts import Chunk
-from so100_driver import topics
-from so100_driver.core.config_fields import field_docs
-from so100_driver.node_main import run_node
-from so100_driver.parameters import declare_config
+from fpo_policy.core.online_trainer import (
+    Announcement,
+    OnlineTrainer,
+    TrainerNodeConfig,
+    hyperparameter_names,
+)
+from so100_common import topics
+from so100_common.core.config_fields import field_docs
+from so100_common.core.rollout_chunk import Chunk
+from so100_common.node_main import run_node
+from so100_common.parameters import declare_config
 
 
 def chunk_from_msg(msg: RolloutChunk) -> Chunk:

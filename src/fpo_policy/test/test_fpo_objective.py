@@ -7,7 +7,7 @@ import torch
 
 from fpo_policy.core.config import FpoConfig, PpoConfig
 from fpo_policy.core.fpo import FlowAgent, fpo_log_ratio
-from fpo_policy.core.rollout import Batch
+from fpo_policy.core.rollout_storage import Batch
 from fpo_policy.core.surrogate import aspo_objective, ppo_clip_objective
 from fpo_policy.core.update import make_agent, update
 

@@ -1,4 +1,4 @@
-"""GAE against a plain reference loop, truncation included (fpo_policy.core.rollout)."""
+"""GAE against a plain reference loop, truncation included (fpo_policy.core.rollout_storage)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from fpo_policy.core.rollout import Batch, RolloutStorage, compute_gae
+from fpo_policy.core.rollout_storage import Batch, RolloutStorage, compute_gae
 
 GAMMA, LAM = 0.9, 0.8
 

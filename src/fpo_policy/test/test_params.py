@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fpo_policy.core.control import ControlConfig, NodeConfig
+from fpo_policy.core.control_loop import ControlConfig, NodeConfig
 from fpo_policy.core.safety import SafetyConfig
-from so100_driver.core.config_fields import field_docs, value_range
+from so100_common.core.config_fields import field_docs, value_range
 
 
 @pytest.mark.parametrize("cls", [SafetyConfig, ControlConfig, NodeConfig])

@@ -21,8 +21,8 @@ from std_srvs.srv import Trigger
 from fpo_msgs.msg import PolicyStatus, PolicyUpdate
 from fpo_policy.core import load_policy
 from fpo_policy.core.safety import SafetyConfig
-from fpo_sim.core import tasks
-from so100_driver import topics
+from so100_common import topics
+from so100_common.core import tasks
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

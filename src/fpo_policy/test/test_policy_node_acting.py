@@ -22,9 +22,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from fpo_msgs.msg import PolicyAction, TaskState
 from fpo_policy.core import load_policy
-from fpo_sim.core import tasks
-from so100_driver import topics
-from so100_driver.core.joints import JOINT_NAMES
+from so100_common import topics
+from so100_common.core import tasks
+from so100_common.core.joints import JOINT_NAMES
 
 pytestmark = [pytest.mark.ros, pytest.mark.slow]
 

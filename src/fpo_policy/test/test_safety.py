@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fpo_policy.core.safety import SafetyConfig, SafetyCounters, SafetyFilter, SafetyState
-from so100_driver.core.joints import (
+from so100_common.core.joints import (
     JOINT_NAMES,
     NUM_JOINTS,
     REST_POSE_RAD,

@@ -5,7 +5,7 @@ calls :class:`fpo_sim.core.sim_loop.SimLoop`, publishes. Subscription callbacks 
 message; the control timer (real time, at the control rate) processes the queue in arrival order
 (so a command behind an e-stop is refused), steps the env once and publishes.
 
-Topics and QoS: :mod:`so100_driver.topics`. Publishes ``joint_states`` (sensor_msgs/JointState,
+Topics and QoS: :mod:`so100_common.topics`. Publishes ``joint_states`` (sensor_msgs/JointState,
 contract names, rad, rad/s), ``camera/image_raw`` + ``camera/camera_info`` (with ``obs_mode:=rgb``),
 ``task/state`` (fpo_msgs/TaskState), ``task/marker`` (visualization_msgs/Marker: the goal points)
 and ``/diagnostics``. Accepts ``joint_trajectory`` (one point of absolute positions) and
@@ -16,7 +16,7 @@ until ``~/reset_estop``; ``~/reset`` starts a new episode (both std_srvs/Trigger
 With ``publish_rollouts`` (training) the node runs in lockstep instead of real time: after each
 state it waits for the stamped answer (``joint_trajectory`` command and ``policy/action``,
 fpo_msgs/PolicyAction), steps once and records the transition; fpo_msgs/RolloutChunk goes out on
-``rollouts``. Pairing, timeouts and chunking: :mod:`fpo_sim.core.rollouts`.
+``rollouts``. Pairing, timeouts and chunking: :mod:`fpo_sim.core.lockstep`.
 
 With ``publish_clock`` the node keeps simulated time: it publishes rosgraph_msgs/Clock on
 ``/clock`` after each state (task/state, joint_states, camera), stamps everything with it and
@@ -48,14 +48,15 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker
 
 from fpo_msgs.msg import PolicyAction, RolloutChunk, TaskState
-from fpo_sim.core import images
 from fpo_sim.core.commands import CommandRejected
-from fpo_sim.core.rollouts import ActionSample, Chunk, Lockstep, RolloutRecorder
+from fpo_sim.core.lockstep import Lockstep, RolloutRecorder
 from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig, StepResult
-from so100_driver import topics
-from so100_driver.core.joints import JOINT_NAMES
-from so100_driver.node_main import run_node
-from so100_driver.parameters import declare_config
+from so100_common import topics
+from so100_common.core import images
+from so100_common.core.joints import JOINT_NAMES
+from so100_common.core.rollout_chunk import ActionSample, Chunk
+from so100_common.node_main import run_node
+from so100_common.parameters import declare_config
 
 # rclpy gives every publisher and subscription two QoS-event handlers (warnings about an
 # incompatible QoS or type), each a waitable the executor sets up and checks on every wait: with
@@ -69,7 +70,7 @@ class SimNode(Node):
     def __init__(self, **kwargs) -> None:
         super().__init__("sim_node", **kwargs)
         self.config = declare_config(self, SimNodeConfig)
-        from fpo_sim.sim_env import SO100Sim  # imports ManiSkill (seconds)
+        from fpo_sim.maniskill_adapter import SO100Sim  # imports ManiSkill (seconds)
 
         self.loop = SimLoop(SO100Sim(self.config.env_id, obs_mode=self.config.obs_mode), self.config)
         self._inbox: deque = deque(maxlen=1000)

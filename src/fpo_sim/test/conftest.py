@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from fpo_sim.sim_env import simulator_unavailable
+from fpo_sim.maniskill_adapter import simulator_unavailable
 
 
 @pytest.fixture(scope="session")
@@ -31,11 +31,11 @@ def maniskill_env():
 
 @pytest.fixture(scope="module")
 def reach_sim():
-    """A one-env SO100Reach-v1 simulator (fpo_sim.sim_env.SO100Sim), per test module."""
+    """A one-env SO100Reach-v1 simulator (fpo_sim.maniskill_adapter.SO100Sim), per test module."""
     reason = simulator_unavailable()
     if reason:
         pytest.skip(reason)
-    from fpo_sim.sim_env import SO100Sim
+    from fpo_sim.maniskill_adapter import SO100Sim
 
     sim = SO100Sim("SO100Reach-v1")
     yield sim

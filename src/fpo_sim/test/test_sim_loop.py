@@ -7,7 +7,7 @@ import pytest
 
 from fpo_sim.core.commands import CommandRejected
 from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig
-from so100_driver.core.joints import JOINT_NAMES
+from so100_common.core.joints import JOINT_NAMES
 
 pytestmark = pytest.mark.slow
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from ros_testing import child_process, ros_node, spin_until
 
-from fpo_sim.sim_env import simulator_unavailable
+from fpo_sim.maniskill_adapter import simulator_unavailable
 
 pytestmark = [pytest.mark.slow, pytest.mark.ros]
 pytest.importorskip("rclpy")
@@ -21,8 +21,8 @@ from std_srvs.srv import Trigger  # noqa: E402
 from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint  # noqa: E402
 
 from fpo_msgs.msg import TaskState  # noqa: E402
-from so100_driver import topics  # noqa: E402
-from so100_driver.core.joints import JOINT_NAMES, lower_limits, upper_limits  # noqa: E402
+from so100_common import topics  # noqa: E402
+from so100_common.core.joints import JOINT_NAMES, lower_limits, upper_limits  # noqa: E402
 
 RATE_HZ = 25.0
 TARGET = np.array([0.4, -1.0, 1.2, 0.5, 0.3, -0.5])

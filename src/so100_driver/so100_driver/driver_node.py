@@ -1,4 +1,4 @@
-"""``driver_node``: the real SO-100 on its Feetech bus, on the topic contract of :mod:`so100_driver.topics`.
+"""``driver_node``: the real SO-100 on its Feetech bus, on the topic contract of :mod:`so100_common.topics`.
 
 A thin node over :class:`so100_driver.core.driver.Driver`: it declares the parameters of
 :class:`~so100_driver.core.driver.DriverConfig`, converts messages, and publishes.
@@ -33,12 +33,12 @@ from std_msgs.msg import Bool, Float64MultiArray
 from std_srvs.srv import SetBool, Trigger
 from trajectory_msgs.msg import JointTrajectory
 
-from so100_driver import topics
-from so100_driver.core import joints
+from so100_common import topics
+from so100_common.core import joints
+from so100_common.node_main import run_node
+from so100_common.parameters import declare_config
 from so100_driver.core.driver import Driver, DriverConfig, DriverState, DriverThread
 from so100_driver.core.protocol import StatusError
-from so100_driver.node_main import run_node
-from so100_driver.parameters import declare_config
 
 _LEVEL = {
     DriverState.RUNNING: DiagnosticStatus.OK,

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from so100_common.core import joints
 from so100_driver.core import calibration as cal
-from so100_driver.core import joints
 from so100_driver.core.bus import FeetechBus
 from so100_driver.core.emulator import BusEmulator, PtyServer
 from so100_driver.core.transport import SerialTransport

@@ -6,7 +6,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from so100_driver.core import joints
+from so100_common.core import joints
 from so100_driver.core.calibration import RAD_PER_TICK
 from so100_driver.core.driver import Driver, DriverConfig, DriverState, _make_fake_bus
 from so100_driver.core.emulator import Faults, PtyServer

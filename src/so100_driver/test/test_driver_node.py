@@ -9,8 +9,8 @@ import pytest
 import yaml
 from ros_testing import child_process, ros_node, spin_until
 
+from so100_common.core.joints import JOINT_NAMES
 from so100_driver.core.driver import DriverConfig
-from so100_driver.core.joints import JOINT_NAMES
 
 pytestmark = pytest.mark.ros
 
@@ -39,7 +39,7 @@ def test_joint_states_commands_diagnostics_estop_and_clean_exit():
     from std_msgs.msg import Bool, Float64MultiArray
     from std_srvs.srv import SetBool, Trigger
 
-    from so100_driver import topics
+    from so100_common import topics
 
     with ros_node("driver_node_test") as node, child_process(node_args()) as proc:
         states, diagnostics = [], []
@@ -127,11 +127,11 @@ def test_no_arm_then_plugged_then_unplugged(tmp_path):
     from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus
     from sensor_msgs.msg import JointState
 
-    from so100_driver import topics
+    from so100_common import topics
+    from so100_common.core.joints import REST_POSE_RAD
     from so100_driver.core.calibration import load_calibration
     from so100_driver.core.driver import _make_fake_bus
     from so100_driver.core.emulator import PtyServer
-    from so100_driver.core.joints import REST_POSE_RAD
 
     link = str(tmp_path / "so100")
     args = [

@@ -13,8 +13,8 @@ from dataclasses import replace
 
 import gymnasium as gym
 
-from fpo_sim import sim_env
-from fpo_sim.core import tasks
+from fpo_sim import maniskill_adapter as sim_env
+from so100_common.core import tasks
 
 SPEC = replace(
     tasks.REACH,
@@ -25,4 +25,4 @@ SPEC = replace(
 tasks.TASKS[SPEC.env_id] = SPEC
 sim_env.BACKINGS[SPEC.env_id] = sim_env.BACKINGS[tasks.REACH.env_id]
 if SPEC.env_id not in gym.registry:
-    gym.register(SPEC.env_id, entry_point="fpo_sim.sim_env:SO100Env", kwargs={"task": SPEC.env_id})
+    gym.register(SPEC.env_id, entry_point="fpo_sim.maniskill_adapter:SO100Env", kwargs={"task": SPEC.env_id})

@@ -5,7 +5,7 @@ from __future__ import annotations
 from torch import Tensor, nn
 
 from fpo_policy.core.networks import ValueFunction
-from fpo_policy.core.rollout import Batch
+from fpo_policy.core.rollout_storage import Batch
 
 
 class Agent(nn.Module):

@@ -22,7 +22,7 @@ from fpo_policy.core.agent import Agent
 from fpo_policy.core.config import FpoConfig
 from fpo_policy.core.flow import FlowNetConfig, VelocityField, cfm_loss, sample_pairs
 from fpo_policy.core.networks import ValueFunction
-from fpo_policy.core.rollout import Batch
+from fpo_policy.core.rollout_storage import Batch
 from fpo_policy.core.sampling import sample_actions
 from fpo_policy.core.surrogate import aspo_objective, clip_fraction, ppo_clip_objective
 

@@ -10,7 +10,7 @@ from fpo_policy.core.agent import Agent
 from fpo_policy.core.config import PpoConfig
 from fpo_policy.core.gaussian import GaussianActor, GaussianNetConfig
 from fpo_policy.core.networks import ValueFunction
-from fpo_policy.core.rollout import Batch
+from fpo_policy.core.rollout_storage import Batch
 from fpo_policy.core.surrogate import clip_fraction, ppo_clip_objective
 
 

@@ -4,7 +4,7 @@ ROS-free. The policy node feeds it joint states as they arrive (:meth:`SafetyFil
 once per control tick, the policy's joint targets (:meth:`SafetyFilter.tick`); it answers with a
 command to publish or with nothing.
 
-**The invariant.** For joint ``j`` with URDF limits ``[lo, hi]`` (:mod:`so100_driver.core.joints`)
+**The invariant.** For joint ``j`` with URDF limits ``[lo, hi]`` (:mod:`so100_common.core.joints`)
 shrunk by ``position_margin_rad`` to ``[lo_m, hi_m]``, measured position ``m`` (the last valid
 joint state) moved onto the limits, ``p = clip(m, lo, hi)``, and the step ``s`` allowed this
 tick, every command sent satisfies
@@ -12,7 +12,7 @@ tick, every command sent satisfies
     lo <= cmd <= hi,    |cmd - p| <= s    and    min(lo_m, p) <= cmd <= max(hi_m, p),
 
 i.e. it is always within the joint limits, as the simulator's and the driver's command checks
-define them (:func:`so100_driver.core.joints.outside_limits` never flags it, also after the
+define them (:func:`so100_common.core.joints.outside_limits` never flags it, also after the
 float32 rounding of a message), and within one step of the measured pose. In normal operation
 ``p = m``; an arm measured beyond a limit (a reach episode starts at the rest pose, on the
 elbow's and shoulder's limits, plus noise; a real arm may be calibrated a little off) is commanded
@@ -47,8 +47,8 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from so100_driver.core.config_fields import bounded, check_ranges
-from so100_driver.core.joints import (
+from so100_common.core.config_fields import bounded, check_ranges
+from so100_common.core.joints import (
     COMMAND_MARGIN_RAD,
     JOINT_NAMES,
     NUM_JOINTS,

@@ -2,7 +2,7 @@
 
 Environments run through gymnasium's synchronous vector env in same-step autoreset mode: when an
 episode ends, ``step`` returns the first observation of the next episode and reports the last one in
-``info["final_obs"]``, which truncated steps bootstrap from (see :mod:`fpo_policy.core.rollout`).
+``info["final_obs"]``, which truncated steps bootstrap from (see :mod:`fpo_policy.core.rollout_storage`).
 
 Output directory: ``metrics.csv`` (one row per update), ``tb/`` (TensorBoard), ``checkpoints/``
 (``latest.safetensors`` every update, ``step_<N>.safetensors`` periodically, ``trainer_state.safetensors``
@@ -25,7 +25,7 @@ import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
 from fpo_policy.core.agent import Agent
-from fpo_policy.core.assembly import Transitions
+from fpo_policy.core.batch_assembly import Transitions
 from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from fpo_policy.core.config import AlgoConfig, TrainArgs
 from fpo_policy.core.normalization import RunningMeanStd
@@ -37,7 +37,7 @@ from fpo_policy.core.policy import (
     save_policy,
     split_prefix,
 )
-from fpo_policy.core.rollout import Batch, RolloutStorage, compute_gae
+from fpo_policy.core.rollout_storage import Batch, RolloutStorage, compute_gae
 from fpo_policy.core.squash import ActionBounds
 from fpo_policy.core.update import make_agent, update
 
@@ -167,7 +167,7 @@ def evaluate(
 
 def check_same_task(checkpoint_task: dict | None, current_task: dict | None, where: str) -> None:
     """Refuse a checkpoint trained on another version of its task: its stored task spec (a JSON
-    dict, e.g. ``fpo_sim.core.tasks.TaskSpec.to_dict()``) differs from the env's. A spec holds the
+    dict, e.g. ``so100_common.core.tasks.TaskSpec.to_dict()``) differs from the env's. A spec holds the
     action mapping and the episode rules, so such a policy would act unlike how it learned.
     Envs or checkpoints without a spec (plain gymnasium envs) are not compared."""
     if checkpoint_task is None or current_task is None:

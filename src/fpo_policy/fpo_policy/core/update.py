@@ -16,7 +16,7 @@ from fpo_policy.core.agent import Agent
 from fpo_policy.core.config import AlgoConfig, FpoConfig, PpoConfig
 from fpo_policy.core.fpo import FlowAgent
 from fpo_policy.core.ppo import GaussianAgent
-from fpo_policy.core.rollout import Batch
+from fpo_policy.core.rollout_storage import Batch
 
 
 def make_agent(algo: str, cfg: AlgoConfig, obs_dim: int, act_dim: int) -> Agent:

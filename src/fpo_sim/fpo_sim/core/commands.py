@@ -1,6 +1,6 @@
 """Validation of joint position commands, before anything reaches an arm.
 
-A command is six absolute joint positions in rad (the contract of :mod:`so100_driver.core.joints`),
+A command is six absolute joint positions in rad (the contract of :mod:`so100_common.core.joints`),
 given either with joint names (``trajectory_msgs/JointTrajectory``: any order, reordered to the
 contract) or without (``std_msgs/Float64MultiArray``: contract order). It is rejected, never
 clipped or partly applied, when:
@@ -10,7 +10,7 @@ clipped or partly applied, when:
 - ``not_one_point``: a trajectory without exactly one point;
 - ``non_finite``: any value is NaN or Inf;
 - ``out_of_limits``: any value is outside the joint limits, as
-  :func:`so100_driver.core.joints.outside_limits` defines them (the URDF limits widened by
+  :func:`so100_common.core.joints.outside_limits` defines them (the URDF limits widened by
   float32 rounding room; the policy's safety filter uses the same definition);
 - ``estop``: a valid command that arrived while the e-stop is latched (decided by the caller).
 """
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from so100_driver.core.joints import JOINT_NAMES, NUM_JOINTS, clip_to_limits, outside_limits, reorder
+from so100_common.core.joints import JOINT_NAMES, NUM_JOINTS, clip_to_limits, outside_limits, reorder
 
 REASONS = ("wrong_names", "wrong_length", "not_one_point", "non_finite", "out_of_limits", "estop")
 

@@ -1,6 +1,6 @@
 """The sim node's loop without ROS: commands, e-stop, episodes and one env step per tick.
 
-:class:`SimLoop` owns a simulator (anything shaped like :class:`fpo_sim.sim_env.SO100Sim` with one
+:class:`SimLoop` owns a simulator (anything shaped like :class:`fpo_sim.maniskill_adapter.SO100Sim` with one
 env) and is driven by the node's timer at the control rate:
 
 - :meth:`command` validates a joint position command (:mod:`fpo_sim.core.commands`) and, when
@@ -24,17 +24,17 @@ from functools import cached_property
 import numpy as np
 
 from fpo_sim.core.commands import REASONS, CommandRejected, validate_positions, validate_trajectory
-from fpo_sim.core.tasks import TaskSpec
-from fpo_sim.core.tasks import get as get_task
-from so100_driver.core.config_fields import check_ranges, setting
-from so100_driver.core.tick_stats import TickStats
+from so100_common.core.config_fields import check_ranges, setting
+from so100_common.core.tasks import TaskSpec
+from so100_common.core.tasks import get as get_task
+from so100_common.core.tick_stats import TickStats
 
 
 @dataclass(frozen=True)
 class SimNodeConfig:
     """What the sim node can be told; the defaults live here once (the node maps parameters onto it)."""
 
-    env_id: str = setting("SO100Reach-v1", "Task (an fpo_sim.core.tasks id), e.g. SO100Reach-v1")
+    env_id: str = setting("SO100Reach-v1", "Task (an so100_common.core.tasks id), e.g. SO100Reach-v1")
     control_rate_hz: float = setting(
         0.0, "Steps per second (real time); 0 = the task's control rate", 0.0, 1000.0
     )

@@ -23,7 +23,7 @@ Homing_Offset stored in the servo (Present_Position = actual - Homing_Offset); `
 **The assumption behind the defaults.** No physical arm was available to measure against. LeRobot
 calibrates each joint by homing it in the middle of its range of motion (that pose then reads
 about 2047) and recording the range; its degrees mode reads 0 at the middle of the range. The
-simulator's URDF (see :mod:`so100_driver.core.joints`) has limits symmetric about zero for every
+simulator's URDF (see :mod:`so100_common.core.joints`) has limits symmetric about zero for every
 joint, so we take **the middle of the calibrated range to be the URDF zero, with the servo's
 positive direction being the URDF's positive direction**. Where an arm differs (a servo mounted
 the other way, a joint whose mechanical middle is not the URDF zero), an override file of ours
@@ -58,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from so100_driver.core import joints
+from so100_common.core import joints
 from so100_driver.core import protocol as p
 
 RAD_PER_TICK = 2.0 * math.pi / p.TICKS_PER_REV

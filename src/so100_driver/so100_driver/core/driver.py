@@ -46,11 +46,11 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from so100_driver.core import joints
+from so100_common.core import joints
+from so100_common.core.config_fields import check_ranges, setting
 from so100_driver.core import protocol as p
 from so100_driver.core.bus import BusError, BusStats, FeetechBus
 from so100_driver.core.calibration import Calibration, load_calibration
-from so100_driver.core.config_fields import check_ranges, setting
 from so100_driver.core.transport import SerialTransport, Transport, TransportError
 
 IDS = list(joints.SERVO_IDS)

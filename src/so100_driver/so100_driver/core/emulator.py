@@ -45,8 +45,8 @@ import tty
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from so100_common.core.joints import SERVO_IDS
 from so100_driver.core import protocol as p
-from so100_driver.core.joints import SERVO_IDS
 
 _REG = p.CONTROL_TABLE
 _FILE_SIZE = 256
