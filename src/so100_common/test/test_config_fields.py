@@ -6,14 +6,14 @@ from dataclasses import dataclass, fields
 
 import pytest
 
-from so100_common.core.config_fields import bounded, check_ranges, describe, field_docs, setting
+from so100_common.core.config_fields import check_ranges, describe, field_docs, setting
 
 
 @dataclass(frozen=True)
 class _Example:
-    rate_hz: float = bounded(1.0, 0.5, 2.0)
+    rate_hz: float = setting(1.0, 0.5, 2.0)
     """Some rate."""
-    count: int = bounded(3, 0, 10)
+    count: int = setting(3, 0, 10)
     """Some count."""
 
 
@@ -38,9 +38,12 @@ def test_field_docs_reads_the_docstrings_under_fields():
 
 @dataclass(frozen=True)
 class _Described:
-    mode: str = setting("hold", "What to do", choices=("hold", "release"))
-    period_s: float = setting(1.0, "A period, s", 0.1, 10.0)
-    name: str = setting("x", "A free text")
+    mode: str = setting("hold", choices=("hold", "release"))
+    """What to do"""
+    period_s: float = setting(1.0, 0.1, 10.0)
+    """A period, s"""
+    name: str = "x"
+    """A free text"""
 
 
 @pytest.mark.parametrize(
@@ -56,7 +59,7 @@ def test_metadata_settings_are_checked_by_name(values, message):
         check_ranges(_Described(**values))
 
 
-def test_description_comes_from_metadata_or_docstring_with_choices():
+def test_description_is_the_docstring_with_choices_appended():
     described = {f.name: describe(_Described, f) for f in fields(_Described)}
     assert described == {
         "mode": "What to do (one of: hold, release)",

@@ -34,7 +34,7 @@ from fpo_policy.core.policy import Policy, load_policy
 from fpo_policy.core.safety import SafetyDecision, SafetyFilter, SafetyState
 from fpo_policy.core.sampling import SOLVERS
 from so100_common.core import tasks
-from so100_common.core.config_fields import bounded, check_ranges
+from so100_common.core.config_fields import check_ranges, setting
 from so100_common.core.tick_stats import TickStats, TimingSummary  # noqa: F401 (re-exported)
 
 
@@ -42,15 +42,15 @@ from so100_common.core.tick_stats import TickStats, TimingSummary  # noqa: F401 
 class ControlConfig:
     """Settings of the control loop. Rates in Hz, times in s."""
 
-    control_rate_hz: float = bounded(0.0, 0.0, 1000.0)
+    control_rate_hz: float = setting(0.0, 0.0, 1000.0)
     """Tick rate (Hz). 0: the rate of the checkpoint's task, the rate it was trained at."""
     solver: str = ""
     """ODE solver for sampling: euler, midpoint or rk4. Empty: the checkpoint's."""
-    steps: int = bounded(0, 0, 1000)
+    steps: int = setting(0, 0, 1000)
     """ODE steps K. 0: the checkpoint's."""
     deterministic: bool = True
     """Zero-noise start of the ODE (x_0 = 0) instead of x_0 ~ N(0, I)."""
-    stats_window: int = bounded(1000, 2, 1000000)
+    stats_window: int = setting(1000, 2, 1000000)
     """Ticks kept for the timing statistics (mean, p99)."""
 
     def __post_init__(self) -> None:
@@ -69,9 +69,9 @@ class NodeConfig:
     """Publish each command as trajectory_msgs/JointTrajectory (one point) on joint_trajectory."""
     publish_commands: bool = False
     """Publish each command as std_msgs/Float64MultiArray (contract order) on commands."""
-    status_rate_hz: float = bounded(2.0, 1.0, 100.0)
+    status_rate_hz: float = setting(2.0, 1.0, 100.0)
     """Rate of policy_status and /diagnostics (Hz)."""
-    torch_threads: int = bounded(1, 1, 64)
+    torch_threads: int = setting(1, 1, 64)
     """torch intra-op threads; one is fastest for the small networks here and leaves cores free."""
     publish_actions: bool = False
     """Acting for training: publish fpo_msgs/PolicyAction (observation and unsquashed sample) on

@@ -41,7 +41,7 @@ from fpo_policy.core.squash import ActionBounds
 from fpo_policy.core.trainer import METRIC_COLUMNS, Learner, _fmt, check_same_task
 from fpo_policy.core.update import update
 from so100_common.core import tasks
-from so100_common.core.config_fields import bounded, check_ranges
+from so100_common.core.config_fields import check_ranges, setting
 from so100_common.core.rollout_chunk import Chunk
 
 ONLINE_COLUMNS = [
@@ -71,15 +71,15 @@ class TrainerNodeConfig:
     folder's name."""
     algo: str = "fpo"
     """fpo, or ppo (a Gaussian policy acting through the same nodes)."""
-    batch_size: int = bounded(1024, 1, 10_000_000)
+    batch_size: int = setting(1024, 1, 10_000_000)
     """Transitions of one policy version per update, summed over all sources."""
-    total_steps: int = bounded(0, 0, 10_000_000_000)
+    total_steps: int = setting(0, 0, 10_000_000_000)
     """Stop updating after this many transitions; 0: never. Also the horizon of learning-rate annealing."""
-    seed: int = bounded(1, 0, 2**31 - 1)
+    seed: int = setting(1, 0, 2**31 - 1)
     """Seed of torch (network initialisation, (tau, eps) pairs, minibatches)."""
-    torch_threads: int = bounded(1, 1, 64)
+    torch_threads: int = setting(1, 1, 64)
     """torch intra-op threads of the update."""
-    keep_checkpoints: int = bounded(5, 1, 1_000_000)
+    keep_checkpoints: int = setting(5, 1, 1_000_000)
     """Announced policy_<version> files kept (the newest); latest.safetensors is always kept."""
 
     def __post_init__(self) -> None:

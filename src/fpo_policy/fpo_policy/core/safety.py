@@ -47,7 +47,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from so100_common.core.config_fields import bounded, check_ranges
+from so100_common.core.config_fields import check_ranges, setting
 from so100_common.core.joints import (
     COMMAND_MARGIN_RAD,
     JOINT_NAMES,
@@ -81,17 +81,17 @@ the reason the filter gives."""
 class SafetyConfig:
     """Limits of the safety filter. Angles in rad, times in s."""
 
-    position_margin_rad: float = bounded(COMMAND_MARGIN_RAD, 0.0, 0.5)
+    position_margin_rad: float = setting(COMMAND_MARGIN_RAD, 0.0, 0.5)
     """Each URDF joint limit is shrunk by this much (rad); commands stay inside."""
-    max_step_rad: float = bounded(0.1, 0.0, 0.5)
+    max_step_rad: float = setting(0.1, 0.0, 0.5)
     """Largest change of an arm joint's command from its measured position in one tick (rad)."""
-    gripper_max_step_rad: float = bounded(0.25, 0.0, 1.0)
+    gripper_max_step_rad: float = setting(0.25, 0.0, 1.0)
     """The same for the gripper (rad), which moves through a larger angle per step."""
-    stale_timeout_s: float = bounded(0.25, 0.001, 10.0)
+    stale_timeout_s: float = setting(0.25, 0.001, 10.0)
     """Joint states older than this (s) trigger the watchdog: hold the last measured position."""
-    ramp_ticks: int = bounded(30, 0, 100000)
+    ramp_ticks: int = setting(30, 0, 100000)
     """Smooth start: the allowed step grows from 0 to its full value over this many commands."""
-    measured_tolerance_rad: float = bounded(0.3, 0.0, 3.0)
+    measured_tolerance_rad: float = setting(0.3, 0.0, 3.0)
     """Joint states further than this (rad) outside the URDF limits are ignored as misreads."""
 
     def __post_init__(self) -> None:

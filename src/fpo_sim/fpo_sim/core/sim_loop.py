@@ -34,43 +34,38 @@ from so100_common.core.tick_stats import TickStats
 class SimNodeConfig:
     """What the sim node can be told; the defaults live here once (the node maps parameters onto it)."""
 
-    env_id: str = setting("SO100Reach-v1", "Task (an so100_common.core.tasks id), e.g. SO100Reach-v1")
-    control_rate_hz: float = setting(
-        0.0, "Steps per second (real time); 0 = the task's control rate", 0.0, 1000.0
-    )
-    obs_mode: str = setting(
-        "state", "state, or rgb to render and publish the camera", choices=("state", "rgb")
-    )
-    seed: int = setting(0, "Seed of the first episode; each later episode takes the next one", 0, 2**31 - 1)
-    auto_reset: bool = setting(True, "Start a new episode when one ends (time limit or termination)")
-    frame_id: str = setting("Base", "Frame of goals and markers: the robot's base link")
-    camera_frame_id: str = setting("camera", "frame_id of camera images and camera_info")
-    diagnostics_period_s: float = setting(1.0, "Period of /diagnostics, s", 0.05, 60.0)
-    warn_throttle_s: float = setting(
-        2.0, "Least time between two warnings about rejected commands, s", 0.0, 600.0
-    )
-    publish_rollouts: bool = setting(
-        False,
-        "Training: run in lockstep as fast as the acting policy answers (each state waits for its stamped "
-        "command and policy/action, then one step) and publish fpo_msgs/RolloutChunk on rollouts",
-    )
-    rollout_chunk_steps: int = setting(64, "Training: transitions per RolloutChunk", 1, 100000)
-    publish_clock: bool = setting(
-        False,
-        "Simulated time: publish rosgraph_msgs/Clock on /clock, one control period further per step, stamp "
-        "everything with it and run in lockstep as fast as the consumers allow (each state waits for the "
-        "joint_trajectory command stamped with its time). Consumers run with use_sim_time:=true",
-    )
-    lockstep_timeout_s: float = setting(
-        1.0,
-        "Lockstep (publish_rollouts, publish_clock): wait this long (wall clock) for a state's answer, "
-        "then step holding the last target; counted as lockstep_timeouts",
-        0.01,
-        60.0,
-    )
-    lockstep_poll_s: float = setting(
-        0.001, "Lockstep (publish_rollouts, publish_clock): period of the lockstep timer, s", 0.0001, 0.1
-    )
+    env_id: str = "SO100Reach-v1"
+    """Task (an so100_common.core.tasks id), e.g. SO100Reach-v1"""
+    control_rate_hz: float = setting(0.0, 0.0, 1000.0)
+    """Steps per second (real time); 0 = the task's control rate"""
+    obs_mode: str = setting("state", choices=("state", "rgb"))
+    """state, or rgb to render and publish the camera"""
+    seed: int = setting(0, 0, 2**31 - 1)
+    """Seed of the first episode; each later episode takes the next one"""
+    auto_reset: bool = True
+    """Start a new episode when one ends (time limit or termination)"""
+    frame_id: str = "Base"
+    """Frame of goals and markers: the robot's base link"""
+    camera_frame_id: str = "camera"
+    """frame_id of camera images and camera_info"""
+    diagnostics_period_s: float = setting(1.0, 0.05, 60.0)
+    """Period of /diagnostics, s"""
+    warn_throttle_s: float = setting(2.0, 0.0, 600.0)
+    """Least time between two warnings about rejected commands, s"""
+    publish_rollouts: bool = False
+    """Training: run in lockstep as fast as the acting policy answers (each state waits for its stamped
+    command and policy/action, then one step) and publish fpo_msgs/RolloutChunk on rollouts"""
+    rollout_chunk_steps: int = setting(64, 1, 100000)
+    """Training: transitions per RolloutChunk"""
+    publish_clock: bool = False
+    """Simulated time: publish rosgraph_msgs/Clock on /clock, one control period further per step, stamp
+    everything with it and run in lockstep as fast as the consumers allow (each state waits for the
+    joint_trajectory command stamped with its time). Consumers run with use_sim_time:=true"""
+    lockstep_timeout_s: float = setting(1.0, 0.01, 60.0)
+    """Lockstep (publish_rollouts, publish_clock): wait this long (wall clock) for a state's answer, then step
+    holding the last target; counted as lockstep_timeouts"""
+    lockstep_poll_s: float = setting(0.001, 0.0001, 0.1)
+    """Lockstep (publish_rollouts, publish_clock): period of the lockstep timer, s"""
 
     def __post_init__(self) -> None:
         check_ranges(self)

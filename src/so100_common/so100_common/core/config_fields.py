@@ -1,17 +1,25 @@
-"""Config dataclasses that describe themselves, for every node of the stack.
+"""Config dataclasses that describe themselves, for every node and trainer of the stack.
 
 Defaults, descriptions and allowed values of a node's settings live once, in a frozen dataclass of
 its package's core; the node declares one ROS parameter per field from it
-(:func:`so100_common.parameters.declare_config`) and the dataclass validates what it is given.
+(:func:`so100_common.parameters.declare_config`), ``fpo-train`` parses the algorithm configs with
+tyro, and the dataclass validates what it is given.
 
-A field states its facts in one of two ways:
+A field is declared one way: its **description** is the docstring under it (what tyro and
+``ros2 param describe`` show), and a **range** or a closed set of **choices**, where it has one, goes
+in :func:`setting`::
 
-- ``setting(default, "description", lo, hi, choices=(...))``: everything in the field's metadata;
-- ``bounded(default, lo, hi)`` with the description as the docstring under the field (a plain
-  default with a docstring works too).
+    rate_hz: float = setting(20.0, 1.0, 1000.0)
+    \"\"\"Control rate, Hz.\"\"\"
+    mode: str = setting("hold", choices=("hold", "release"))
+    \"\"\"What the arm does on exit.\"\"\"
+    frame_id: str = "Base"
+    \"\"\"Frame of the goals.\"\"\"
 
-``lo``/``hi`` make an inclusive numeric range; ``choices`` a closed set of values.
-:func:`check_ranges` enforces both and names the class and field in its error.
+``lo``/``hi`` make an inclusive numeric range (either may be None: unbounded on that side).
+:func:`check_ranges`, called from the dataclass's ``__post_init__``, enforces both and names the
+class and field in its error; hand-written checks there are for what a range cannot say (rules
+across fields, task ids).
 """
 
 from __future__ import annotations
@@ -25,23 +33,20 @@ import textwrap
 from dataclasses import MISSING, Field, field, fields
 
 RANGE = "range"
-DESCRIPTION = "description"
 CHOICES = "choices"
 
 
-def setting(default, description: str, lo=None, hi=None, choices=None) -> Field:
-    """A field with its default, description and optional inclusive range or choices."""
-    metadata: dict[str, object] = {DESCRIPTION: description}
+def setting(default, lo=None, hi=None, *, choices=None) -> Field:
+    """A field with its default and an inclusive range [lo, hi] or a closed set of ``choices``.
+
+    Describe the field in a docstring under it (see the module docstring).
+    """
+    metadata: dict[str, object] = {}
     if lo is not None or hi is not None:
         metadata[RANGE] = (lo, hi)
     if choices is not None:
         metadata[CHOICES] = tuple(choices)
     return field(default=default, metadata=metadata)
-
-
-def bounded(default: float | int, lo: float | int, hi: float | int) -> Field:
-    """A field with a default and an inclusive range [lo, hi]; describe it in a docstring under it."""
-    return field(default=default, metadata={RANGE: (lo, hi)})
 
 
 def value_range(f: Field) -> tuple[float, float] | None:
@@ -56,7 +61,7 @@ def choices(f: Field) -> tuple | None:
 
 @functools.cache
 def field_docs(cls: type) -> dict[str, str]:
-    """The docstring under each annotated field of a dataclass, whitespace collapsed."""
+    """The docstring under each annotated field of a dataclass (and its bases), whitespace collapsed."""
     docs: dict[str, str] = {}
     for klass in reversed(cls.__mro__[:-1]):
         try:
@@ -77,8 +82,8 @@ def field_docs(cls: type) -> dict[str, str]:
 
 
 def describe(cls: type, f: Field) -> str:
-    """The field's description (metadata, else its docstring), with its choices appended."""
-    text = f.metadata.get(DESCRIPTION) or field_docs(cls).get(f.name, "")
+    """The field's description (its docstring), with its choices appended."""
+    text = field_docs(cls).get(f.name, "")
     allowed = choices(f)
     if allowed:
         text += f" (one of: {', '.join(str(getattr(c, 'value', c)) for c in allowed)})"

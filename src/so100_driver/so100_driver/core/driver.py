@@ -75,48 +75,58 @@ class ShutdownMode(str, enum.Enum):
 class DriverConfig:
     """Everything the driver can be told; defaults live here once (the node maps parameters onto it)."""
 
-    port: str = setting(
-        "/dev/ttyACM0", "Serial port of the arm's bus adapter; a stable symlink survives replugs"
-    )
-    baudrate: int = setting(1_000_000, "Bus baud rate (STS3215 default 1000000)", 9600, 1_000_000)
-    fake_hardware: bool = setting(False, "Drive an emulated arm on a pseudo-terminal instead of port")
-    calibration_file: str = setting(
-        "", "LeRobot calibration JSON of this arm; empty = uncalibrated full range"
-    )
-    overrides_file: str = setting("", "Our per-joint sign/offset override JSON on top of the calibration")
-    rate_hz: float = setting(200.0, "Bus cycle rate (one sync read + one sync write), Hz", 1.0, 1000.0)
-    io_timeout_s: float = setting(
-        0.01, "Reply timeout per bus transaction beyond the wire time, s", 0.0005, 0.1
-    )
-    retries: int = setting(1, "Retries of a failed bus read within one cycle", 0, 5)
-    disconnect_after_failures: int = setting(50, "Failed cycles in a row counted as a lost link", 1, 10000)
-    reconnect_period_s: float = setting(1.0, "Time between reconnection attempts, s", 0.1, 60.0)
-    command_timeout_s: float = setting(
-        0.5, "Commands older than this are stale: the arm holds, s", 0.01, 60.0
-    )
-    max_step_rad: float = setting(
-        0.35, "Largest |goal - present| written per cycle, rad; 0 = no limit", 0.0, 6.3
-    )
-    publish_rate_hz: float = setting(100.0, "joint_states publish rate (new samples only), Hz", 1.0, 1000.0)
-    diagnostics_period_s: float = setting(1.0, "Period of /diagnostics, s", 0.1, 60.0)
-    status_period_s: float = setting(0.5, "Period of load/voltage/temperature reads, s", 0.05, 60.0)
-    shutdown_mode: str = setting(
-        "hold", "On exit: hold, rest_then_release or release", choices=tuple(ShutdownMode)
-    )
-    rest_speed_rad_s: float = setting(0.3, "Joint speed of the move to rest at shutdown, rad/s", 0.01, 3.0)
-    rest_timeout_s: float = setting(
-        20.0, "Give up the move to rest after this long (and hold), s", 1.0, 120.0
-    )
-    rest_tolerance_rad: float = setting(
-        0.05, "Rest pose reached when every joint is this close, rad", 0.001, 0.5
-    )
-    p_gain: int = setting(16, "Servo P coefficient (LeRobot: 16; 32 is jittery)", 0, 254)
-    i_gain: int = setting(0, "Servo I coefficient", 0, 254)
-    d_gain: int = setting(32, "Servo D coefficient", 0, 254)
-    acceleration: int = setting(254, "Servo acceleration register (254 = fastest)", 0, 254)
-    gripper_max_torque: int = setting(500, "Gripper Max_Torque_Limit (0.1 %), against burnout", 0, 1000)
-    gripper_protection_current: int = setting(250, "Gripper Protection_Current (6.5 mA units)", 0, 1000)
-    gripper_overload_torque: int = setting(25, "Gripper Overload_Torque (%)", 0, 100)
+    port: str = "/dev/ttyACM0"
+    """Serial port of the arm's bus adapter; a stable symlink survives replugs"""
+    baudrate: int = setting(1_000_000, 9600, 1_000_000)
+    """Bus baud rate (STS3215 default 1000000)"""
+    fake_hardware: bool = False
+    """Drive an emulated arm on a pseudo-terminal instead of port"""
+    calibration_file: str = ""
+    """LeRobot calibration JSON of this arm; empty = uncalibrated full range"""
+    overrides_file: str = ""
+    """Our per-joint sign/offset override JSON on top of the calibration"""
+    rate_hz: float = setting(200.0, 1.0, 1000.0)
+    """Bus cycle rate (one sync read + one sync write), Hz"""
+    io_timeout_s: float = setting(0.01, 0.0005, 0.1)
+    """Reply timeout per bus transaction beyond the wire time, s"""
+    retries: int = setting(1, 0, 5)
+    """Retries of a failed bus read within one cycle"""
+    disconnect_after_failures: int = setting(50, 1, 10000)
+    """Failed cycles in a row counted as a lost link"""
+    reconnect_period_s: float = setting(1.0, 0.1, 60.0)
+    """Time between reconnection attempts, s"""
+    command_timeout_s: float = setting(0.5, 0.01, 60.0)
+    """Commands older than this are stale: the arm holds, s"""
+    max_step_rad: float = setting(0.35, 0.0, 6.3)
+    """Largest |goal - present| written per cycle, rad; 0 = no limit"""
+    publish_rate_hz: float = setting(100.0, 1.0, 1000.0)
+    """joint_states publish rate (new samples only), Hz"""
+    diagnostics_period_s: float = setting(1.0, 0.1, 60.0)
+    """Period of /diagnostics, s"""
+    status_period_s: float = setting(0.5, 0.05, 60.0)
+    """Period of load/voltage/temperature reads, s"""
+    shutdown_mode: str = setting("hold", choices=tuple(ShutdownMode))
+    """On exit: hold, rest_then_release or release"""
+    rest_speed_rad_s: float = setting(0.3, 0.01, 3.0)
+    """Joint speed of the move to rest at shutdown, rad/s"""
+    rest_timeout_s: float = setting(20.0, 1.0, 120.0)
+    """Give up the move to rest after this long (and hold), s"""
+    rest_tolerance_rad: float = setting(0.05, 0.001, 0.5)
+    """Rest pose reached when every joint is this close, rad"""
+    p_gain: int = setting(16, 0, 254)
+    """Servo P coefficient (LeRobot: 16; 32 is jittery)"""
+    i_gain: int = setting(0, 0, 254)
+    """Servo I coefficient"""
+    d_gain: int = setting(32, 0, 254)
+    """Servo D coefficient"""
+    acceleration: int = setting(254, 0, 254)
+    """Servo acceleration register (254 = fastest)"""
+    gripper_max_torque: int = setting(500, 0, 1000)
+    """Gripper Max_Torque_Limit (0.1 %), against burnout"""
+    gripper_protection_current: int = setting(250, 0, 1000)
+    """Gripper Protection_Current (6.5 mA units)"""
+    gripper_overload_torque: int = setting(25, 0, 100)
+    """Gripper Overload_Torque (%)"""
 
     def __post_init__(self) -> None:
         check_ranges(self)
