@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from so100_common.core.config_fields import field_docs
+
 
 @dataclass(frozen=True)
 class ConfigFile:
@@ -73,7 +75,8 @@ def _param_literal(value: object) -> str:
 
 @dataclass(frozen=True)
 class BringupArgs:
-    """Launch arguments shared by the bringups. Each field is a launch argument of the same name."""
+    """Launch arguments shared by the bringups. Each field is a launch argument of the same name
+    (and an ``fpo-bringup`` option); the docstring under it is its description in both."""
 
     checkpoint: str = ""
     """Policy checkpoint (.safetensors). Empty: the reach checkpoint shipped with fpo_policy."""
@@ -86,11 +89,12 @@ class BringupArgs:
     robot_state_publisher: bool = True
     """Start robot_state_publisher with the SO-100 URDF (needs a ROS distro)."""
     serial_port: str = "/dev/ttyACM0"
-    """Real arm only: the servo bus's serial port."""
+    """Real arm only: serial port of the Feetech servo bus."""
     calibration_file: str = ""
-    """Real arm only: LeRobot calibration JSON of the arm. Empty: the driver's default path."""
+    """Real arm only: LeRobot calibration JSON of the arm. Empty: the driver's own setting (uncalibrated
+    unless its YAML names a file)."""
     fake_hardware: bool = False
-    """Real arm only: drive the built-in bus emulator instead of a serial port."""
+    """Real arm only: drive the built-in STS3215 bus emulator instead of a serial port."""
     num_sims: int = 1
     """Training only: how many sim nodes produce rollouts."""
     camera: bool = False
@@ -121,25 +125,16 @@ class BringupArgs:
         return replace(defaults, **parsed)
 
     @staticmethod
+    def description(name: str) -> str:
+        """The description of launch argument ``name``: the docstring under its field."""
+        return field_docs(BringupArgs)[name]
+
+    @staticmethod
     def default_string(name: str) -> str:
         """The default of field ``name`` as a launch-argument string."""
         value = getattr(BringupArgs(), name)
         return _param_literal(value)
 
-
-ARG_DESCRIPTIONS: dict[str, str] = {
-    "checkpoint": "Policy checkpoint (.safetensors); empty for the shipped reach checkpoint",
-    "control_rate_hz": "Control rate in Hz; 0 for the checkpoint task's own rate",
-    "namespace": "ROS namespace for every node of the bringup",
-    "rviz": "Start RViz with the stack's configuration",
-    "robot_state_publisher": "Start robot_state_publisher with the SO-100 URDF",
-    "serial_port": "Serial port of the Feetech servo bus (real arm)",
-    "calibration_file": "LeRobot calibration JSON of the arm (real arm)",
-    "fake_hardware": "Drive the built-in STS3215 bus emulator instead of a serial port",
-    "num_sims": "Number of sim nodes producing rollouts (training)",
-    "camera": "Render the simulated camera and publish camera/image_raw (simulation)",
-    "use_sim_time": "Run on the sim node's simulated /clock, as fast as the policy answers (simulation)",
-}
 
 SIM_CONFIG = ConfigFile("fpo_sim", "config/sim_node.yaml")
 POLICY_CONFIG = ConfigFile("fpo_policy", "config/policy_node.yaml")

@@ -236,10 +236,11 @@ def _parser() -> argparse.ArgumentParser:
     for f in fields(BringupArgs):
         value = getattr(defaults, f.name)
         flag = "--" + f.name.replace("_", "-")
+        help_text = BringupArgs.description(f.name)
         if isinstance(value, bool):
-            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value)
+            p.add_argument(flag, action=argparse.BooleanOptionalAction, default=value, help=help_text)
         else:
-            p.add_argument(flag, type=type(value), default=value)
+            p.add_argument(flag, type=type(value), default=value, help=help_text)
     return p
 
 

@@ -10,14 +10,14 @@ from launch.actions import DeclareLaunchArgument, OpaqueFunction
 from launch.substitutions import LaunchConfiguration
 from launch_ros.actions import Node
 
-from fpo_policy.bringup import ARG_DESCRIPTIONS, BRINGUPS, RVIZ_CONFIG, URDF, BringupArgs
+from fpo_policy.bringup import BRINGUPS, RVIZ_CONFIG, URDF, BringupArgs
 
 
 def generate(bringup: str, arg_names: tuple[str, ...]) -> LaunchDescription:
     """A launch description that declares ``arg_names`` and starts the ``bringup``'s nodes."""
     declared = [
         DeclareLaunchArgument(
-            name, default_value=BringupArgs.default_string(name), description=ARG_DESCRIPTIONS[name]
+            name, default_value=BringupArgs.default_string(name), description=BringupArgs.description(name)
         )
         for name in arg_names
     ]
