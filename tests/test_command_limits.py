@@ -1,10 +1,13 @@
 """The safety filter's commands pass every command check downstream, at and near the limits.
 
 The policy node's filter (fpo_policy.core.safety) and the command checks of the sim node
-(fpo_sim.core.commands) and of the driver (so100_driver.driver_node's message conversion and
-``Driver.command_positions``) share one definition of "within the limits",
-:func:`so100_common.core.joints.outside_limits`. Here any sequence of joint states (at, just past,
-float32-rounded and well past the limits) and policy targets goes through the filter; every
+(``SimLoop.command``) and of the driver (``Driver.command_positions`` / ``command_trajectory``)
+share one definition of "within the limits", :func:`so100_common.core.joints.outside_limits`,
+and one validation, :mod:`so100_common.core.commands`: an out-of-limit command is rejected whole
+and counted by both, and the previous target stays (the joint contract's out-of-limit policy).
+
+Here any sequence of joint states (at, just past, float32-rounded and well past the limits) and
+policy targets goes through the filter; every
 command it sends is put into the messages the policy node publishes, serialized and deserialized
 as DDS carries them, and handed to each check, which must accept it; so must the same values
 rounded through float32 (a float32 pipeline in between).
@@ -26,10 +29,9 @@ from trajectory_msgs.msg import JointTrajectory
 
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter
 from fpo_policy.policy_node import multiarray_message, trajectory_message
-from fpo_sim.core.commands import validate_positions, validate_trajectory
 from so100_common.core import joints, tasks
+from so100_common.core.commands import validate_positions, validate_trajectory
 from so100_driver.core.driver import Driver, DriverConfig
-from so100_driver.driver_node import multiarray_to_positions, trajectory_to_positions
 
 LO, HI = joints.lower_limits(), joints.upper_limits()
 LIMITS = np.concatenate([LO, HI])
@@ -102,10 +104,11 @@ def assert_accepted_downstream(command: np.ndarray, driver: Driver) -> None:
     # The sim node's checks (fpo_sim.core.sim_loop applies these) accept it, unchanged.
     np.testing.assert_array_equal(validate_trajectory(trajectory.joint_names, trajectory.points), command)
     np.testing.assert_array_equal(validate_positions(multiarray.data), command)
-    # The driver node's conversion and the driver's check accept it.
-    for q in (trajectory_to_positions(trajectory), multiarray_to_positions(multiarray)):
-        np.testing.assert_array_equal(q, command)
-        driver.command_positions(q)
+    # The driver's checks, fed as its node feeds them, accept it.
+    driver.command_trajectory(list(trajectory.joint_names), trajectory.points)
+    np.testing.assert_array_equal(driver.command_rad, command)
+    driver.command_positions(multiarray.data)
+    np.testing.assert_array_equal(driver.command_rad, command)
     # So do the same values after a float32 rounding (within the limits' rounding room).
     rounded = command.astype(np.float32).astype(np.float64)
     assert not np.any(joints.outside_limits(rounded)), rounded
@@ -175,3 +178,55 @@ def test_every_task_target_passes_the_default_filter_unchanged(spec):
         decision = safety.tick(0.0, target)
         np.testing.assert_allclose(decision.command, target, atol=1e-12)
         assert safety.counters.as_dict() == {**before, "commands_sent": before["commands_sent"] + 1}
+
+
+def _commands() -> list[tuple[str, list[float], str | None]]:
+    """(label, command, reason it is rejected or None): in, at and past each limit, malformed."""
+    inside = [0.4, -1.0, 1.2, 0.5, 0.3, -0.5]
+    past = 10 * joints.LIMIT_TOLERANCE_RAD
+    table = [("inside", inside, None), ("at_upper", HI.tolist(), None), ("at_lower", LO.tolist(), None)]
+    for j, name in enumerate(joints.JOINT_NAMES):
+        for side, value in (("above", HI[j] + past), ("below", LO[j] - past), ("far", HI[j] + 1.0)):
+            q = list(inside)
+            q[j] = float(value)
+            table.append((f"{name}_{side}", q, "out_of_limits"))
+    table += [("nan", [*inside[:5], float("nan")], "non_finite"), ("five", inside[:5], "wrong_length")]
+    return table
+
+
+@pytest.mark.slow
+def test_sim_and_driver_answer_every_command_alike(reach_sim, driver):
+    """The out-of-limit policy, pinned on both: the same verdict and reason for every command, the
+    same counts, and a rejected command leaves the previous target in place."""
+    from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig
+    from so100_common.core.commands import CommandRejected
+
+    loop = SimLoop(reach_sim, SimNodeConfig(auto_reset=False))
+    loop.tick()
+    accepted_before = driver.status().commands_accepted
+    rejected_before = dict(driver.status().commands_rejected)
+    for label, command, reason in _commands():
+        verdicts = []
+        for apply, current in (
+            (loop.command, lambda: loop.target),
+            (driver.command_positions, lambda: driver.command_rad),
+        ):
+            previous = current()
+            try:
+                apply(command)
+                verdicts.append(None)
+                np.testing.assert_array_equal(current(), command)
+            except CommandRejected as rejected:
+                verdicts.append(rejected.reason)
+                np.testing.assert_array_equal(current(), previous)
+        assert verdicts == [reason, reason], label
+    status = driver.status()
+    table = _commands()
+    expected = {}
+    for _, _, reason in table:
+        if reason:
+            expected[reason] = expected.get(reason, 0) + 1
+    assert {k: n for k, n in loop.rejected.items() if n} == expected
+    assert {k: v - rejected_before.get(k, 0) for k, v in status.commands_rejected.items()} == expected
+    accepted = sum(reason is None for _, _, reason in table)
+    assert loop.accepted == status.commands_accepted - accepted_before == accepted

@@ -48,11 +48,11 @@ from trajectory_msgs.msg import JointTrajectory
 from visualization_msgs.msg import Marker
 
 from fpo_msgs.msg import PolicyAction, RolloutChunk, TaskState
-from fpo_sim.core.commands import CommandRejected
 from fpo_sim.core.lockstep import Lockstep, RolloutRecorder
 from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig, StepResult
 from so100_common import topics
 from so100_common.core import images
+from so100_common.core.commands import CommandRejected
 from so100_common.core.joints import JOINT_NAMES
 from so100_common.core.rollout_chunk import ActionSample, Chunk
 from so100_common.node_main import run_node

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fpo_sim.core.commands import CommandRejected
 from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig
+from so100_common.core.commands import CommandRejected
 from so100_common.core.joints import JOINT_NAMES
 
 pytestmark = pytest.mark.slow

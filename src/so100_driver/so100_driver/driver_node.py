@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import time
 
-import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from rclpy.time import Duration
@@ -35,6 +34,7 @@ from trajectory_msgs.msg import JointTrajectory
 
 from so100_common import topics
 from so100_common.core import joints
+from so100_common.core.commands import CommandRejected
 from so100_common.node_main import run_node
 from so100_common.parameters import declare_config
 from so100_driver.core.driver import Driver, DriverConfig, DriverState, DriverThread
@@ -47,21 +47,6 @@ _LEVEL = {
     DriverState.DISCONNECTED: DiagnosticStatus.ERROR,
     DriverState.SHUT_DOWN: DiagnosticStatus.STALE,
 }
-
-
-def trajectory_to_positions(msg: JointTrajectory) -> np.ndarray:
-    """(6,) contract-order positions of a one-point trajectory. Raises ValueError otherwise."""
-    if len(msg.points) != 1:
-        raise ValueError(f"joint_trajectory needs exactly one point, got {len(msg.points)}")
-    return joints.reorder(list(msg.joint_names), list(msg.points[0].positions))
-
-
-def multiarray_to_positions(msg: Float64MultiArray) -> np.ndarray:
-    if len(msg.data) != joints.NUM_JOINTS:
-        raise ValueError(
-            f"commands needs {joints.NUM_JOINTS} positions in contract order, got {len(msg.data)}"
-        )
-    return np.asarray(msg.data, dtype=float)
 
 
 class DriverNode(Node):
@@ -89,17 +74,17 @@ class DriverNode(Node):
         self.get_logger().info(f"driving the SO-100 on {where}; shutdown mode: {self.config.shutdown_mode}")
 
     # Inputs: convert and hand over; nothing here waits for the bus.
-    def _command(self, convert, msg) -> None:
+    def _command(self, store, *args) -> None:
         try:
-            self.driver.command_positions(convert(msg))
-        except ValueError as exc:
-            self.get_logger().warning(f"command rejected: {exc}", throttle_duration_sec=1.0)
+            store(*args)
+        except CommandRejected as exc:
+            self.get_logger().warning(f"command rejected ({exc.reason}): {exc}", throttle_duration_sec=1.0)
 
     def _on_trajectory(self, msg: JointTrajectory) -> None:
-        self._command(trajectory_to_positions, msg)
+        self._command(self.driver.command_trajectory, list(msg.joint_names), msg.points)
 
     def _on_commands(self, msg: Float64MultiArray) -> None:
-        self._command(multiarray_to_positions, msg)
+        self._command(self.driver.command_positions, msg.data)
 
     def _on_estop(self, msg: Bool) -> None:
         if msg.data and not self.driver.estop_latched:
@@ -154,6 +139,8 @@ class DriverNode(Node):
             "foreign_replies": str(bus.foreign),
             "stale_bytes": str(bus.stale_bytes),
             "joint_states_published": str(self._published),
+            "commands_accepted": str(status.commands_accepted),
+            **{f"commands_rejected_{r}": str(n) for r, n in sorted((status.commands_rejected or {}).items())},
         }
         array = DiagnosticArray()
         array.header.stamp = self.get_clock().now().to_msg()

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from so100_common.core import joints
+from so100_common.core.commands import CommandRejected
 from so100_driver.core.calibration import RAD_PER_TICK
 from so100_driver.core.driver import Driver, DriverConfig, DriverState, _make_fake_bus
 from so100_driver.core.emulator import Faults, PtyServer
@@ -121,19 +122,37 @@ def test_bad_commands_are_refused_and_change_nothing(make_driver):
     driver, emulator = make_driver()
     driver.cycle()
     before = servo_goals(emulator)
-    with pytest.raises(ValueError, match="6 finite positions"):
-        driver.command_positions([0.0] * 5)
-    with pytest.raises(ValueError, match="6 finite positions"):
-        driver.command_positions([0.0, np.nan, 0, 0, 0, 0])
+    bad = {
+        "wrong_length": [0.0] * 5,
+        "non_finite": [0.0, np.nan, 0, 0, 0, 0],
+        "out_of_limits": [0.0, 0.0, 1.6, 0.0, 0.0, 0.0],  # elbow_flex past its 1.5708 rad limit
+    }
+    for reason, command in bad.items():
+        with pytest.raises(CommandRejected) as rejected:
+            driver.command_positions(command)
+        assert rejected.value.reason == reason
+    with pytest.raises(CommandRejected, match="unknown joints"):
+        driver.command_positions([0.0] * 6, ["base", *joints.JOINT_NAMES[1:]])
     cycles(driver, 3)
     np.testing.assert_array_equal(servo_goals(emulator), before)
+    status = driver.status()
+    assert status.commands_rejected == {
+        "wrong_length": 1,
+        "non_finite": 1,
+        "out_of_limits": 1,
+        "wrong_names": 1,
+    }
+    assert status.commands_accepted == 0
+    assert driver.command_rad is None
 
 
-def test_goals_are_clamped_to_the_calibrated_limits(make_driver):
+def test_goals_within_the_urdf_limits_are_clamped_to_the_calibrated_range(make_driver):
+    """The calibrated range may be narrower than the URDF's: a command at the URDF limits is
+    accepted and each goal then clamped to the arm's range (a command past them is refused, above)."""
     driver, emulator = make_driver(max_step_rad=0.0, command_timeout_s=10.0)
     driver.cycle()
     cal = driver.calibration
-    for far in (np.full(6, 10.0), np.full(6, -10.0)):
+    for far in (joints.upper_limits(), joints.lower_limits()):
         driver.command_positions(far)
         goals, seen = [], []
 
@@ -148,7 +167,7 @@ def test_goals_are_clamped_to_the_calibrated_limits(make_driver):
         q = driver.latest_sample().position_rad
         assert np.all(q <= joints.upper_limits() + RAD_PER_TICK)
         assert np.all(q >= joints.lower_limits() - RAD_PER_TICK)
-    # The far negative command ends at the lower limit of each joint (URDF or calibrated range).
+    # The command at the lower limits ends at the lower limit of each joint (URDF or calibrated range).
     np.testing.assert_allclose(q, cal.lower_rad, atol=2 * RAD_PER_TICK)
 
 

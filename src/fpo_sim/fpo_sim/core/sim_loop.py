@@ -3,7 +3,7 @@
 :class:`SimLoop` owns a simulator (anything shaped like :class:`fpo_sim.maniskill_adapter.SO100Sim` with one
 env) and is driven by the node's timer at the control rate:
 
-- :meth:`command` validates a joint position command (:mod:`fpo_sim.core.commands`) and, when
+- :meth:`command` validates a joint position command (:mod:`so100_common.core.commands`) and, when
   valid and no e-stop is latched, makes it the target; otherwise counts it and changes nothing.
 - :meth:`engage_estop` latches the e-stop: the target becomes the joint positions of that moment
   and every command is refused until :meth:`reset_estop`, which keeps holding that position.
@@ -23,7 +23,7 @@ from functools import cached_property
 
 import numpy as np
 
-from fpo_sim.core.commands import REASONS, CommandRejected, validate_positions, validate_trajectory
+from so100_common.core.commands import REASONS, CommandRejected, validate_positions, validate_trajectory
 from so100_common.core.config_fields import check_ranges, setting
 from so100_common.core.tasks import TaskSpec
 from so100_common.core.tasks import get as get_task

@@ -14,11 +14,13 @@ pose; goal = present (clamped to the limits); then torque on. A latched e-stop s
 **Each cycle** (``rate_hz``): one SYNC_READ of position+velocity of the six servos and one
 SYNC_WRITE of the six goals. The goal is the latest command while it is fresher than
 ``command_timeout_s``; otherwise the arm holds: the goal becomes the measured pose at the moment
-the command went stale (or at bring-up, protective stop, e-stop reset). Every goal is clipped to
-the calibrated limits (:mod:`so100_driver.core.calibration`) and to ``max_step_rad`` from the
-present pose. Every ``status_period_s`` one more SYNC_READ brings load, voltage, temperature and
-the status byte. A failed read skips the cycle; ``disconnect_after_failures`` failures in a row,
-or any error of the port itself, count as a lost connection: no joint samples until a bring-up
+the command went stale (or at bring-up, protective stop, e-stop reset). A command outside the joint
+limits is rejected whole and counted (the joint contract's out-of-limit policy,
+:mod:`so100_common.core.joints`); every goal written is clipped to the calibrated limits
+(:mod:`so100_driver.core.calibration`) and to ``max_step_rad`` from the present pose. Every
+``status_period_s`` one more SYNC_READ brings load, voltage, temperature and the status byte. A
+failed read skips the cycle; ``disconnect_after_failures`` failures in a row, or any error of the
+port itself, count as a lost connection: no joint samples until a bring-up
 succeeds again, and a command older than the reconnection (or than an e-stop reset or a
 protective-stop release) is never executed.
 
@@ -41,12 +43,14 @@ from __future__ import annotations
 import enum
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 
 import numpy as np
 
 from so100_common.core import joints
+from so100_common.core.commands import CommandRejected, validate_positions, validate_trajectory
 from so100_common.core.config_fields import check_ranges, setting
 from so100_driver.core import protocol as p
 from so100_driver.core.bus import BusError, BusStats, FeetechBus
@@ -162,6 +166,9 @@ class DriverStatus:
     cycle_time_max_ms: float
     bus: BusStats
     servos: dict[int, ServoStatus]
+    commands_accepted: int = 0
+    commands_rejected: dict[str, int] | None = None
+    """Rejected commands by reason (:data:`so100_common.core.commands.REASONS`)."""
 
 
 def _make_fake_bus(calibration: Calibration, pose_rad, baudrate: int):
@@ -212,6 +219,8 @@ class Driver:
         self._command: np.ndarray | None = None
         self._command_stamp = -np.inf
         self._command_fresh = False
+        self.commands_accepted = 0
+        self.commands_rejected: Counter[str] = Counter()
         self._hold_rad: np.ndarray | None = None
         self._estop_latched = False
         self._estop_reset_requested = False
@@ -227,13 +236,30 @@ class Driver:
         self._stats = BusStats()
 
     # Thread-safe inputs -----------------------------------------------------------------------
-    def command_positions(self, position_rad) -> None:
-        """Store a (6,) absolute position command (rad, contract order). Raises ValueError if bad."""
-        q = np.asarray(position_rad, dtype=float)
-        if q.shape != (joints.NUM_JOINTS,) or not np.all(np.isfinite(q)):
-            raise ValueError(f"a command needs {joints.NUM_JOINTS} finite positions, got {q.tolist()}")
+    def command_positions(self, position_rad, names=None) -> None:
+        """Store a (6,) absolute position command (rad; contract order, or the order of ``names``).
+
+        Validated as the sim node validates it (:mod:`so100_common.core.commands`): a bad or
+        out-of-limit command raises :class:`~so100_common.core.commands.CommandRejected`, is counted
+        by reason and changes nothing (the previous command stays the goal).
+        """
+        self._store_command(lambda: validate_positions(position_rad, names))
+
+    def command_trajectory(self, names, points) -> None:
+        """:meth:`command_positions` for a ``trajectory_msgs/JointTrajectory``'s names and points
+        (exactly one point)."""
+        self._store_command(lambda: validate_trajectory(names, points))
+
+    def _store_command(self, validate: Callable[[], np.ndarray]) -> None:
+        try:
+            q = validate()
+        except CommandRejected as rejected:
+            with self._lock:
+                self.commands_rejected[rejected.reason] += 1
+            raise
         with self._lock:
-            self._command = q.copy()
+            self.commands_accepted += 1
+            self._command = q
             self._command_stamp = self.clock()
 
     def engage_estop(self) -> None:
@@ -279,7 +305,15 @@ class Driver:
                 cycle_time_max_ms=1e3 * float(np.max(times)),
                 bus=replace(self._stats),
                 servos=dict(self._servos),
+                commands_accepted=self.commands_accepted,
+                commands_rejected=dict(self.commands_rejected),
             )
+
+    @property
+    def command_rad(self) -> np.ndarray | None:
+        """The last accepted command, (6,) rad in contract order; None before the first."""
+        with self._lock:
+            return None if self._command is None else self._command.copy()
 
     @property
     def estop_latched(self) -> bool:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fpo_sim.core.commands import CommandRejected, validate_positions, validate_trajectory
+from so100_common.core.commands import CommandRejected, validate_positions, validate_trajectory
 from so100_common.core.joints import JOINT_NAMES, REST_POSE_RAD, lower_limits, upper_limits
 
 REST = list(REST_POSE_RAD)
