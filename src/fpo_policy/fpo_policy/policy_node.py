@@ -35,7 +35,6 @@ import time
 
 import numpy as np
 import torch
-from builtin_interfaces.msg import Duration
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
 from rclpy.node import Node
 from sensor_msgs.msg import JointState
@@ -51,6 +50,7 @@ from so100_common import topics
 from so100_common.core.joints import JOINT_NAMES
 from so100_common.node_main import run_node
 from so100_common.parameters import declare_config
+from so100_common.stamps import duration_msg, nanoseconds
 
 
 def status_marker(status: PolicyStatus) -> Marker:
@@ -71,14 +71,13 @@ def status_marker(status: PolicyStatus) -> Marker:
 
 def trajectory_message(command: np.ndarray, stamp, period_s: float) -> JointTrajectory:
     """A filtered (6,) command as a one-point JointTrajectory (contract names, reached in a period)."""
-    nanoseconds = int(period_s * 1e9)
     msg = JointTrajectory()
     msg.header.stamp = stamp
     msg.joint_names = list(JOINT_NAMES)
     msg.points = [
         JointTrajectoryPoint(
             positions=[float(x) for x in command],
-            time_from_start=Duration(sec=nanoseconds // 10**9, nanosec=nanoseconds % 10**9),
+            time_from_start=duration_msg(period_s),
         )
     ]
     return msg
@@ -231,7 +230,7 @@ class PolicyNode(Node):
         if self._task_state is not None:
             self.loop.goal = np.asarray(self._task_state.goal, dtype=np.float64)
             self.loop.goal_env_id = self._task_state.env_id
-            self._goal_stamp_ns = _nanoseconds(self._task_state.header.stamp)
+            self._goal_stamp_ns = nanoseconds(self._task_state.header.stamp)
             self._task_state = None
 
         result = self.loop.tick(start)
@@ -269,8 +268,8 @@ class PolicyNode(Node):
         if self._joint_state is None:
             return False
         pending = self._task_state
-        goal_stamp = _nanoseconds(pending.header.stamp) if pending is not None else self._goal_stamp_ns
-        return goal_stamp >= _nanoseconds(self._joint_state[0].header.stamp)
+        goal_stamp = nanoseconds(pending.header.stamp) if pending is not None else self._goal_stamp_ns
+        return goal_stamp >= nanoseconds(self._joint_state[0].header.stamp)
 
     def _publish_action(self, sample, stamp) -> None:
         msg = PolicyAction()
@@ -365,10 +364,6 @@ class PolicyNode(Node):
         if hasattr(self, "loop"):  # not when the constructor failed before building it
             self.loop.reloader.close()  # a load still running at exit would abort the process
         super().destroy_node()
-
-
-def _nanoseconds(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def _started_policy_node(**kwargs) -> PolicyNode:

@@ -8,7 +8,9 @@ Gaussian). These are the raw ManiSkill envs; use them through :mod:`fpo_sim.mani
 
 - The robot's base sits at the world origin with identity orientation, so ManiSkill's world frame
   is the ``Base`` frame the goals are stated in. A ground plane lies at z = 0.
-- Episode start: the ``rest`` keyframe (arm folded) plus uniform noise of +-0.02 rad per joint.
+- Episode start: the ``rest`` keyframe (arm folded) plus uniform noise of +-0.02 rad per joint,
+  clipped to the joint limits (the rest pose has shoulder_lift, elbow_flex and gripper on a limit,
+  and no episode starts outside one).
 - Goals are reachable by construction: a joint configuration is sampled (within the targets the
   action mapping and the safety filter allow, ``COMMAND_MARGIN_RAD`` inside the limits) and its
   TCP taken as the goal, keeping only goals within 0.25 m of the start TCP and 3 cm above the
@@ -35,7 +37,7 @@ from mani_skill.utils.registration import register_env
 from mani_skill.utils.structs.pose import Pose
 from mani_skill.utils.structs.types import SimConfig
 
-from so100_common.core.joints import COMMAND_MARGIN_RAD, REST_POSE_RAD, shrunk_limits
+from so100_common.core.joints import COMMAND_MARGIN_RAD, REST_POSE_RAD, clip_to_limits, shrunk_limits
 from so100_common.core.kinematics import tcp_position
 
 GOAL_RADIUS_M = 0.25
@@ -134,7 +136,7 @@ class SO100ReachEnv(BaseEnv):
             n = len(env_idx)
             rngs = self._batched_episode_rng[env_idx]
             noise = rngs.uniform(-INIT_QPOS_NOISE_RAD, INIT_QPOS_NOISE_RAD, size=len(REST_POSE_RAD))
-            qpos = np.array(REST_POSE_RAD) + noise.reshape(n, -1)
+            qpos = clip_to_limits(np.array(REST_POSE_RAD) + noise.reshape(n, -1))
             self.agent.reset(torch.tensor(qpos, dtype=torch.float32))
             self.agent.robot.set_pose(sapien.Pose())
             start_tcp = tcp_position(qpos)

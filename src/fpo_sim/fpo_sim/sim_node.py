@@ -57,6 +57,7 @@ from so100_common.core.joints import JOINT_NAMES
 from so100_common.core.rollout_chunk import ActionSample, Chunk
 from so100_common.node_main import run_node
 from so100_common.parameters import declare_config
+from so100_common.stamps import nanoseconds, time_msg
 
 # rclpy gives every publisher and subscription two QoS-event handlers (warnings about an
 # incompatible QoS or type), each a waitable the executor sets up and checks on every wait: with
@@ -235,7 +236,7 @@ class SimNode(Node):
             now = self.get_clock().now()
             return now.to_msg(), now.nanoseconds
         ns = self._sim_time_ns
-        return Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000), ns
+        return time_msg(ns), ns
 
     def _publish_lockstep_state(self, result: StepResult) -> None:
         """Publish a state (task/state first: the acting policy waits for both; /clock last: a
@@ -261,11 +262,11 @@ class SimNode(Node):
                         self.get_logger().warning("e-stop latched: commands refused until ~/reset_estop")
                     self.loop.engage_estop()
             elif isinstance(msg, JointTrajectory):
-                self.lockstep.offer_command(_nanoseconds(msg.header.stamp), msg)
+                self.lockstep.offer_command(nanoseconds(msg.header.stamp), msg)
             elif isinstance(msg, PolicyAction):
                 self.lockstep.offer_sample(
                     ActionSample(
-                        _nanoseconds(msg.header.stamp),
+                        nanoseconds(msg.header.stamp),
                         msg.policy_id,
                         msg.policy_version,
                         np.asarray(msg.observation, dtype=np.float32),
@@ -376,10 +377,6 @@ class SimNode(Node):
         if hasattr(self, "loop"):  # not when the constructor failed before building the simulator
             self.loop.sim.close()
         super().destroy_node()
-
-
-def _nanoseconds(stamp) -> int:
-    return int(stamp.sec) * 1_000_000_000 + int(stamp.nanosec)
 
 
 def main(args=None) -> None:

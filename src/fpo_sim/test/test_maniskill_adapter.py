@@ -87,6 +87,28 @@ def test_reach_observation_is_the_spec_of_the_sim_state(maniskill_env):
     np.testing.assert_allclose(obs[15:18], sim._env.tcp_in_base()[0].numpy(), atol=2e-5)
 
 
+@pytest.mark.parametrize("env_id", ["SO100Reach-v1", "SO100ReachTwoGoals-v1"])
+def test_no_reset_starts_outside_the_limits(maniskill_env, env_id):
+    from so100_common.core.joints import outside_limits
+
+    env = maniskill_env(env_id)
+    sim = _sim(env)
+    rest = np.array(REST_POSE_RAD)
+    starts = []
+    for seed in range(40):
+        env.reset(seed=seed)
+        q = sim._env.agent.robot.get_qpos()[0].numpy().astype(np.float64)
+        assert not outside_limits(q).any(), f"seed {seed} starts at {q.round(4).tolist()}"
+        starts.append(q)
+    starts = np.array(starts)
+    # Still the rest pose plus noise: the joints inside their limits spread on both sides of rest,
+    # the ones resting on a limit only inward.
+    assert np.all(np.abs(starts - rest) <= 0.02 + 1e-6)
+    assert (starts[:, 0] < rest[0]).any()
+    assert (starts[:, 0] > rest[0]).any()
+    assert (starts[:, 1] > rest[1]).sum() > 10
+
+
 def test_action_is_a_bounded_step_towards_the_target(maniskill_env):
     env = maniskill_env("SO100Reach-v1")
     sim = _sim(env)

@@ -14,10 +14,16 @@ and on the real arm alike:
   the tick-to-radian mapping in :mod:`so100_driver.core.calibration` makes it so.
 - **Limits**: the URDF's position limits below; nothing in the stack commands outside them.
   "Within the limits" has one definition, :func:`outside_limits` (each limit widened by
-  :data:`LIMIT_TOLERANCE_RAD`, the rounding room of a limit value that went through float32):
-  the simulator's command validation rejects what it flags, and the policy's safety filter only
-  emits :func:`clip_to_limits` output, which it never flags. What a policy commands stays
-  :data:`COMMAND_MARGIN_RAD` further inside by default, in training as on the arm.
+  :data:`LIMIT_TOLERANCE_RAD`, the rounding room of a limit value that went through float32).
+- **Out-of-limit commands**: one policy, the same in sim and on the real arm. A command with a
+  position that :func:`outside_limits` flags (or of the wrong length, with unknown or repeated
+  names, or not finite) is **rejected whole**: the sim node and the real driver keep their previous
+  target and count the rejection by reason (:mod:`so100_common.core.commands` holds that one
+  validation). Nothing clips a bad command into a good one, so a wrong unit or joint order shows up
+  as a counted rejection, not as motion. The policy's safety filter only emits
+  :func:`clip_to_limits` output, which is never flagged; what a policy commands stays
+  :data:`COMMAND_MARGIN_RAD` further inside by default, in training as on the arm. Every reset
+  starts inside the limits too.
 """
 
 from __future__ import annotations
@@ -106,7 +112,8 @@ def outside_limits(positions) -> np.ndarray:
 
 
 def clip_to_limits(positions) -> np.ndarray:
-    """(6,) float64 positions clipped to the limits; never flagged by :func:`outside_limits`."""
+    """(..., 6) float64 positions (contract order) clipped to the limits; never flagged by
+    :func:`outside_limits`."""
     return np.clip(np.asarray(positions, dtype=np.float64), _LOWER, _UPPER)
 
 
