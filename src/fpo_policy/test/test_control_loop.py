@@ -17,7 +17,6 @@ from fpo_policy.core.control_loop import (
     Reloader,
     TickStats,
     load_for_control,
-    task_of,
 )
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter, SafetyState
 from so100_common.core import tasks
@@ -130,7 +129,9 @@ def test_no_policy_sends_nothing():
 def test_wrong_shape_policy_output_is_rejected_and_counted(tmp_path):
     """A policy with 4 actions for a 6-joint task (loaded around the load-time check) never commands."""
     path = write_policy(tmp_path / "four.safetensors", act_dim=4)
-    with pytest.raises(ValueError, match="do not match its task"):
+    with pytest.raises(
+        CheckpointError, match=r"four\.safetensors: does not fit its task SO100Reach-v1: checkpoint act_dim 4"
+    ):
         load_for_control(path)
     loop = ControlLoop(safety=SafetyFilter(SafetyConfig(ramp_ticks=0)))
     loop.install(LoadedPolicy(load_policy(path), tasks.REACH))
@@ -171,13 +172,15 @@ def test_no_inference_while_estopped_or_stale(checkpoint):
 
 def test_checkpoint_without_a_task_is_refused(tmp_path):
     path = write_policy(tmp_path / "notask.safetensors", task=None)
-    with pytest.raises(ValueError, match=r"notask\.safetensors: the checkpoint has no task spec"):
+    with pytest.raises(CheckpointError, match=r"notask\.safetensors: the checkpoint has no task spec"):
         load_for_control(path)
 
 
 def test_checkpoint_with_mismatched_dimensions_is_refused(tmp_path):
     path = write_policy(tmp_path / "obs10.safetensors", obs_dim=10)
-    with pytest.raises(ValueError, match=r"obs10\.safetensors: policy dimensions obs 10"):
+    with pytest.raises(
+        CheckpointError, match=r"obs10\.safetensors: does not fit its task .*obs_dim 10, expected 21"
+    ):
         load_for_control(path)
 
 
@@ -189,12 +192,12 @@ def test_corrupt_checkpoint_is_refused(checkpoint):
 def test_announced_sha256_is_verified(checkpoint):
     sha = load_policy(checkpoint).sha256
     assert load_for_control(checkpoint, sha.upper()).sha256 == sha
-    with pytest.raises(ValueError, match="does not match the announced"):
+    with pytest.raises(CheckpointError, match="does not match the announced"):
         load_for_control(checkpoint, "0" * 64)
 
 
-def test_task_of_names_the_task(checkpoint):
-    assert task_of(load_policy(checkpoint)) == tasks.REACH
+def test_the_loaded_policy_carries_its_task(checkpoint):
+    assert load_for_control(checkpoint).task == tasks.REACH
 
 
 # Reload --------------------------------------------------------------------------------------------

@@ -109,40 +109,15 @@ class LoadedPolicy:
         return str(self.policy.path)
 
 
-def task_of(policy) -> tasks.TaskSpec:
-    """The task spec stored in a policy's checkpoint, checked against the policy's dimensions.
-
-    Raises ValueError naming the checkpoint when there is none or it does not fit.
-    """
-    meta = policy.metadata
-    if meta.task is None:
-        raise ValueError(
-            f"{policy.path}: the checkpoint has no task spec (metadata.task); the policy node needs it to "
-            "build observations and map actions"
-        )
-    try:
-        spec = tasks.from_dict(meta.task)
-    except (ValueError, TypeError) as err:
-        raise ValueError(f"{policy.path}: invalid task spec in the checkpoint: {err}") from err
-    if (meta.obs_dim, meta.act_dim) != (spec.obs_dim, spec.act_dim):
-        raise ValueError(
-            f"{policy.path}: policy dimensions obs {meta.obs_dim}, act {meta.act_dim} do not match its task "
-            f"{spec.env_id} (obs {spec.obs_dim}, act {spec.act_dim})"
-        )
-    return spec
-
-
 def load_for_control(path: str | Path, expected_sha256: str = "") -> LoadedPolicy:
-    """Load a checkpoint for the control loop.
+    """Load a checkpoint for the control loop, with the task spec it carries.
 
-    Raises ``CheckpointError`` (a ValueError) for a corrupt or mismatched checkpoint, ValueError when
-    its SHA-256 differs from ``expected_sha256`` (if given) or its task spec is missing or does not
-    fit; OSError when the file cannot be read. The message names the file and the problem.
+    Raises ``CheckpointError`` (a ValueError) naming the file for a corrupt checkpoint, one whose
+    SHA-256 differs from ``expected_sha256`` (if given), or one without a task spec that fits it;
+    OSError when the file cannot be read.
     """
-    policy = load_policy(path)
-    if expected_sha256 and policy.sha256 != expected_sha256.strip().lower():
-        raise ValueError(f"{path}: SHA-256 {policy.sha256} does not match the announced {expected_sha256}")
-    return LoadedPolicy(policy, task_of(policy))
+    policy = load_policy(path, expected_sha256)
+    return LoadedPolicy(policy, policy.metadata.task_spec(path))
 
 
 @dataclass(frozen=True)

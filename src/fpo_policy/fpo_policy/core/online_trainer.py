@@ -34,11 +34,17 @@ from pathlib import Path
 import numpy as np
 
 from fpo_policy.core.batch_assembly import BatchAssembler, Transitions
-from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint
+from fpo_policy.core.checkpoint import read_checkpoint
 from fpo_policy.core.config import FpoConfig, PpoConfig, TrainArgs
-from fpo_policy.core.policy import PolicyMetadata, load_state, obs_rms_from_tensors, save_policy, split_prefix
+from fpo_policy.core.policy import (
+    PolicyCheckpoint,
+    PolicyMetadata,
+    check_compatible,
+    read_policy_checkpoint,
+    save_policy,
+)
 from fpo_policy.core.squash import ActionBounds
-from fpo_policy.core.trainer import METRIC_COLUMNS, Learner, _fmt, check_same_task
+from fpo_policy.core.trainer import METRIC_COLUMNS, Learner, _fmt
 from fpo_policy.core.update import update
 from so100_common.core import tasks
 from so100_common.core.config_fields import check_ranges, setting
@@ -123,11 +129,9 @@ class OnlineTrainer:
         self.config = config
         spec = tasks.get(config.env_id)
         algo_config = algo_config or (FpoConfig() if config.algo == "fpo" else PpoConfig())
-        start = read_checkpoint(config.checkpoint) if config.checkpoint else None
-        meta = None
+        start = read_policy_checkpoint(config.checkpoint) if config.checkpoint else None
         if start is not None:
-            meta = PolicyMetadata.from_dict(start.metadata, config.checkpoint)
-            algo_config = self._check_start(meta, spec, algo_config)
+            algo_config = self._check_start(start.metadata, spec, algo_config)
         args = TrainArgs(
             algo=config.algo,
             env=config.env_id,
@@ -144,7 +148,7 @@ class OnlineTrainer:
         bounds = ActionBounds(-np.ones(spec.act_dim), np.ones(spec.act_dim))
         self.learner = Learner(args, spec.obs_dim, bounds, task=spec.to_dict())
         if start is not None:
-            self._load_start(start, meta)
+            self._load_start(start)
         self.learner.out.mkdir(parents=True, exist_ok=True)
         (self.learner.out / "config.json").write_text(
             json.dumps({"trainer_node": config.__dict__, "algo": algo_config.__dict__}, indent=2, default=str)
@@ -169,14 +173,16 @@ class OnlineTrainer:
     # --- start ----------------------------------------------------------------------------------
 
     def _check_start(self, meta: PolicyMetadata, spec: tasks.TaskSpec, algo_config):
-        where = f"{self.config.checkpoint}: cannot start from it"
-        if meta.algorithm != self.config.algo:
-            raise CheckpointError(f"{where}: algorithm {meta.algorithm}, the trainer runs {self.config.algo}")
-        if meta.task is None or tasks.from_dict(meta.task).env_id != spec.env_id:
-            raise CheckpointError(f"{where}: its task is not {spec.env_id}")
-        check_same_task(meta.task, spec.to_dict(), where)
-        if (meta.obs_dim, meta.act_dim) != (spec.obs_dim, spec.act_dim):
-            raise CheckpointError(f"{where}: dimensions {meta.obs_dim}/{meta.act_dim} differ from the task's")
+        """The algorithm config with the start checkpoint's network shape, once it fits the task."""
+        check_compatible(
+            meta,
+            f"{self.config.checkpoint}: cannot start from it",
+            algorithm=self.config.algo,
+            task=spec.to_dict(),
+            obs_dim=spec.obs_dim,
+            act_dim=spec.act_dim,
+        )
+        meta.task_spec(self.config.checkpoint)
         net = meta.network
         shape = {"actor_hidden": tuple(net["hidden"]), "critic_hidden": tuple(meta.critic_hidden)}
         if net.get("kind") == "flow":
@@ -187,14 +193,12 @@ class OnlineTrainer:
             )
         return replace(algo_config, **shape)
 
-    def _load_start(self, start, meta: PolicyMetadata) -> None:
-        learner, path = self.learner, self.config.checkpoint
-        load_state(learner.agent.actor, split_prefix(start.tensors, "actor"), path, "actor")
-        critic = split_prefix(start.tensors, "critic")
-        if critic:
-            load_state(learner.agent.critic, critic, path, "critic")
-        learner.obs_rms = obs_rms_from_tensors(start.tensors, meta, path)
-        learner.updates, learner.global_step = int(meta.version), int(meta.step)
+    def _load_start(self, start: PolicyCheckpoint) -> None:
+        learner = self.learner
+        learner.obs_rms = start.load_into(
+            learner.agent.actor, learner.agent.critic if start.stores_critic else None
+        )
+        learner.updates, learner.global_step = int(start.metadata.version), int(start.metadata.step)
 
     # --- chunks in, policies out -------------------------------------------------------------------
 

@@ -1,5 +1,10 @@
 """A trained policy rebuilt from its checkpoint alone: :func:`load_policy` and :class:`Policy`.
 
+Every reader of a policy checkpoint goes through :func:`read_policy_checkpoint` (verified file,
+parsed metadata, weights loaded by :meth:`PolicyCheckpoint.load_into`), and every check of a
+checkpoint against what it is about to be used for (a task, an env's spaces, a network, a run)
+through :func:`check_compatible`: one place says what "fits" means.
+
 ``Policy.act`` normalises observations with the stored statistics, samples raw actions (flow: the
 ODE of :mod:`fpo_policy.core.sampling`; Gaussian: the mean or a sample) and squashes them into the
 env's bounds by the convention of :mod:`fpo_policy.core.squash`. The trainer's evaluation uses the
@@ -8,6 +13,7 @@ same class, so what was evaluated is what is deployed.
 
 from __future__ import annotations
 
+import json
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -22,6 +28,7 @@ from fpo_policy.core.gaussian import GaussianActor, GaussianNetConfig
 from fpo_policy.core.normalization import RunningMeanStd
 from fpo_policy.core.sampling import SOLVERS, sample_actions
 from fpo_policy.core.squash import SQUASH, ActionBounds
+from so100_common.core import tasks
 
 
 @dataclass(frozen=True)
@@ -111,6 +118,25 @@ class PolicyMetadata:
     @property
     def bounds(self) -> ActionBounds:
         return ActionBounds(np.array(self.action_low), np.array(self.action_high))
+
+    def task_spec(self, path: str | Path = "<checkpoint>") -> tasks.TaskSpec:
+        """The stored SO-100 task spec, parsed and checked against the policy's dimensions.
+
+        Raises :class:`CheckpointError` naming ``path`` when there is none or it does not fit.
+        """
+        if self.task is None:
+            raise CheckpointError(
+                f"{path}: the checkpoint has no task spec (metadata.task); acting on the SO-100 needs it "
+                "to build observations and map actions"
+            )
+        try:
+            spec = tasks.from_dict(self.task)
+        except (ValueError, TypeError, KeyError) as err:
+            raise CheckpointError(f"{path}: invalid task spec in the checkpoint: {err}") from None
+        check_compatible(
+            self, f"{path}: does not fit its task {spec.env_id}", obs_dim=spec.obs_dim, act_dim=spec.act_dim
+        )
+        return spec
 
 
 def build_actor(network: dict) -> nn.Module:
@@ -246,21 +272,112 @@ def load_state(module: nn.Module, state: dict[str, torch.Tensor], path: str | Pa
     module.load_state_dict(state)
 
 
-def load_policy(path: str | Path) -> Policy:
-    """Load a checkpoint into a :class:`Policy`; never executes code from the file.
+@dataclass(frozen=True)
+class PolicyCheckpoint:
+    """A verified policy checkpoint as read from disk: metadata and tensors, no network built yet."""
 
-    Raises :class:`CheckpointError` for corrupt, truncated or mismatched files.
+    path: Path
+    metadata: PolicyMetadata
+    tensors: dict[str, torch.Tensor]
+    sha256: str
+    """Hex SHA-256 of the whole file, as read."""
+
+    @property
+    def stores_critic(self) -> bool:
+        return any(name.startswith("critic.") for name in self.tensors)
+
+    def load_into(self, actor: nn.Module, critic: nn.Module | None = None) -> RunningMeanStd:
+        """Load the stored actor (and critic, when one is given) weights; return the stored
+        observation statistics. Raises :class:`CheckpointError` on any mismatch."""
+        load_state(actor, split_prefix(self.tensors, "actor"), self.path, "actor")
+        if critic is not None:
+            load_state(critic, split_prefix(self.tensors, "critic"), self.path, "critic")
+        return obs_rms_from_tensors(self.tensors, self.metadata, self.path)
+
+
+def read_policy_checkpoint(path: str | Path, expected_sha256: str = "") -> PolicyCheckpoint:
+    """Read and verify a policy checkpoint (never executes code from the file).
+
+    ``expected_sha256``: when given, the file's SHA-256 must equal it (an announced version).
+    Raises :class:`CheckpointError` naming the file for anything corrupt, truncated or mismatched.
     """
     data = read_checkpoint(path)
+    if expected_sha256 and data.sha256 != expected_sha256.strip().lower():
+        raise CheckpointError(f"{path}: SHA-256 {data.sha256} does not match the announced {expected_sha256}")
     meta = PolicyMetadata.from_dict(data.metadata, path)
+    return PolicyCheckpoint(Path(path), meta, data.tensors, data.sha256)
+
+
+def load_policy(path: str | Path, expected_sha256: str = "") -> Policy:
+    """Load a checkpoint into a :class:`Policy` (see :func:`read_policy_checkpoint`)."""
+    checkpoint = read_policy_checkpoint(path, expected_sha256)
     try:
-        actor = build_actor(meta.network)
+        actor = build_actor(checkpoint.metadata.network)
     except (ValueError, TypeError, KeyError) as e:
         raise CheckpointError(f"{path}: bad network config: {e}") from None
-    load_state(actor, split_prefix(data.tensors, "actor"), path, "actor")
+    obs_rms = checkpoint.load_into(actor)
     actor.eval()
-    obs_rms = obs_rms_from_tensors(data.tensors, meta, path)
-    return Policy(actor, meta, obs_rms, path=path, sha256=data.sha256)
+    return Policy(actor, checkpoint.metadata, obs_rms, path=path, sha256=checkpoint.sha256)
+
+
+def check_compatible(
+    meta: PolicyMetadata,
+    where: str,
+    *,
+    algorithm: str | None = None,
+    env_id: str | None = None,
+    network: dict | None = None,
+    task: dict | None = None,
+    obs_dim: int | None = None,
+    act_dim: int | None = None,
+    action_bounds: ActionBounds | None = None,
+) -> None:
+    """Refuse a checkpoint that does not fit what it is about to be used for.
+
+    Each given expectation is compared with the checkpoint's metadata; the first that differs
+    raises :class:`CheckpointError` as ``"{where}: <what differs>"``. ``task`` is a task spec
+    dict (``so100_common.core.tasks.TaskSpec.to_dict()`` or an env's ``task_spec``): a checkpoint
+    of another task, or of another version of the same task (a spec holds the action mapping and
+    the episode rules, so such a policy would act unlike how it learned), is refused; a
+    checkpoint or env without a spec (plain gymnasium envs) is not compared.
+    """
+    if (algorithm is not None and meta.algorithm != algorithm) or (
+        env_id is not None and meta.env_id != env_id
+    ):
+        raise CheckpointError(
+            f"{where}: checkpoint is {meta.algorithm} on {meta.env_id}, "
+            f"expected {algorithm or meta.algorithm} on {env_id or meta.env_id}"
+        )
+    if network is not None and meta.network != network:
+        raise CheckpointError(f"{where}: checkpoint network config {meta.network}, expected {network}")
+    if task is not None and meta.task is not None:
+        _check_same_task(meta.task, task, where)
+    for name, expected in (("obs_dim", obs_dim), ("act_dim", act_dim)):
+        if expected is not None and getattr(meta, name) != expected:
+            raise CheckpointError(f"{where}: checkpoint {name} {getattr(meta, name)}, expected {expected}")
+    if action_bounds is not None and not (
+        np.allclose(action_bounds.low, meta.action_low) and np.allclose(action_bounds.high, meta.action_high)
+    ):
+        raise CheckpointError(
+            f"{where}: checkpoint action bounds {list(meta.action_low)}..{list(meta.action_high)}, "
+            f"expected {action_bounds.low.tolist()}..{action_bounds.high.tolist()}"
+        )
+
+
+def _check_same_task(stored: dict, current: dict, where: str) -> None:
+    stored, current = json.loads(json.dumps(stored)), json.loads(json.dumps(current))
+    name = current.get("env_id", "its env")
+    if stored.get("env_id", name) != name:
+        raise CheckpointError(f"{where}: its task is not {name} (it was trained on {stored['env_id']})")
+    differ = sorted(
+        k for k in set(stored) | set(current) if stored.get(k, "(none)") != current.get(k, "(none)")
+    )
+    if differ:
+        raise CheckpointError(
+            f"{where}: trained on another version of {name}: its task spec differs in {differ} "
+            f"({ {k: stored.get(k, '(none)') for k in differ} } in the checkpoint, "
+            f"{ {k: current.get(k, '(none)') for k in differ} } now)"
+        )
 
 
 def obs_rms_from_tensors(

@@ -32,10 +32,9 @@ from fpo_policy.core.normalization import RunningMeanStd
 from fpo_policy.core.policy import (
     Policy,
     PolicyMetadata,
-    load_state,
-    obs_rms_from_tensors,
+    check_compatible,
+    read_policy_checkpoint,
     save_policy,
-    split_prefix,
 )
 from fpo_policy.core.rollout_storage import Batch, RolloutStorage, compute_gae
 from fpo_policy.core.squash import ActionBounds
@@ -95,7 +94,7 @@ def make_vector_env(env_id: str, num_envs: int) -> SyncVectorEnv:
     )
 
 
-def task_of(env: gym.Env) -> dict | None:
+def env_task_spec(env: gym.Env) -> dict | None:
     """The env's ``unwrapped.task_spec`` (a JSON dict) or None."""
     task = getattr(env.unwrapped, "task_spec", None)
     if task is None:
@@ -165,41 +164,17 @@ def evaluate(
     )
 
 
-def check_same_task(checkpoint_task: dict | None, current_task: dict | None, where: str) -> None:
-    """Refuse a checkpoint trained on another version of its task: its stored task spec (a JSON
-    dict, e.g. ``so100_common.core.tasks.TaskSpec.to_dict()``) differs from the env's. A spec holds the
-    action mapping and the episode rules, so such a policy would act unlike how it learned.
-    Envs or checkpoints without a spec (plain gymnasium envs) are not compared."""
-    if checkpoint_task is None or current_task is None:
-        return
-    stored, current = json.loads(json.dumps(checkpoint_task)), json.loads(json.dumps(current_task))
-    differ = sorted(
-        k for k in set(stored) | set(current) if stored.get(k, "(none)") != current.get(k, "(none)")
-    )
-    if differ:
-        name = current.get("env_id", "its env")
-        raise CheckpointError(
-            f"{where}: trained on another version of {name}: its task spec differs in {differ} "
-            f"({ {k: stored.get(k, '(none)') for k in differ} } in the checkpoint, "
-            f"{ {k: current.get(k, '(none)') for k in differ} } now)"
-        )
-
-
 def check_policy_matches_env(policy: Policy, env: gym.Env, env_id: str) -> None:
     """Refuse a policy whose observation or action space, or task spec, differs from the env's."""
-    meta = policy.metadata
     obs_shape, act = env.observation_space.shape, env.action_space
-    where = f"{policy.path or 'policy'}: mismatched with env {env_id}"
-    if obs_shape != (meta.obs_dim,):
-        raise CheckpointError(f"{where}: checkpoint obs_dim {meta.obs_dim}, env observations {obs_shape}")
-    if act.shape != (meta.act_dim,):
-        raise CheckpointError(f"{where}: checkpoint act_dim {meta.act_dim}, env actions {act.shape}")
-    if not (np.allclose(act.low, meta.action_low) and np.allclose(act.high, meta.action_high)):
-        raise CheckpointError(
-            f"{where}: checkpoint action bounds {list(meta.action_low)}..{list(meta.action_high)}, "
-            f"env {act.low.tolist()}..{act.high.tolist()}"
-        )
-    check_same_task(meta.task, task_of(env), where)
+    check_compatible(
+        policy.metadata,
+        f"{policy.path or 'policy'}: mismatched with env {env_id}",
+        obs_dim=obs_shape[0] if len(obs_shape) == 1 else obs_shape,
+        act_dim=act.shape[0] if len(act.shape) == 1 else act.shape,
+        action_bounds=ActionBounds(act.low, act.high),
+        task=env_task_spec(env),
+    )
 
 
 class ReturnScaler:
@@ -323,27 +298,22 @@ class Learner:
     def _resume(self) -> None:
         latest = self.ckpt_dir / "latest.safetensors"
         state_path = self.ckpt_dir / "trainer_state.safetensors"
-        policy_data = read_checkpoint(latest)
+        checkpoint = read_policy_checkpoint(latest)
         state = read_checkpoint(state_path)
-        meta = PolicyMetadata.from_dict(policy_data.metadata, latest)
         s = state.metadata
         if s.get("kind") != "trainer_state":
             raise CheckpointError(f"{state_path}: not a trainer state file")
-        if s.get("policy_sha256") != policy_data.sha256:
+        if s.get("policy_sha256") != checkpoint.sha256:
             raise CheckpointError(f"{state_path}: mismatched: it belongs to another {latest.name}")
-        if (meta.algorithm, meta.env_id) != (self.args.algo, self.args.env):
-            raise CheckpointError(
-                f"{latest}: mismatched run: checkpoint is {meta.algorithm} on {meta.env_id}, "
-                f"resume asked for {self.args.algo} on {self.args.env}"
-            )
-        if meta.network != self.agent.actor_config():
-            raise CheckpointError(
-                f"{latest}: mismatched network config {meta.network}, run uses {self.agent.actor_config()}"
-            )
-        check_same_task(meta.task, self.task, f"{latest}: cannot resume")
-        load_state(self.agent.actor, split_prefix(policy_data.tensors, "actor"), latest, "actor")
-        load_state(self.agent.critic, split_prefix(policy_data.tensors, "critic"), latest, "critic")
-        self.obs_rms = obs_rms_from_tensors(policy_data.tensors, meta, latest)
+        check_compatible(
+            checkpoint.metadata,
+            f"{latest}: mismatched run",
+            algorithm=self.args.algo,
+            env_id=self.args.env,
+            network=self.agent.actor_config(),
+            task=self.task,
+        )
+        self.obs_rms = checkpoint.load_into(self.agent.actor, self.agent.critic)
         opt_state: dict = {}
         for key, v in state.tensors.items():
             if key.startswith("opt."):
@@ -479,7 +449,7 @@ class Trainer(Learner):
             args,
             obs_dim=int(self.envs.single_observation_space.shape[0]),
             bounds=ActionBounds(single.low, single.high),
-            task=task_of(self.eval_env),
+            task=env_task_spec(self.eval_env),
             num_envs=args.num_envs,
         )
         self.batch_size = self.cfg.num_steps * args.num_envs
