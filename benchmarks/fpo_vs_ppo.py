@@ -20,7 +20,8 @@ from pathlib import Path
 import numpy as np
 
 from fpo_policy.core.config import TrainArgs
-from fpo_policy.core.trainer import Trainer, read_metrics
+from fpo_policy.core.metrics import read_metrics
+from fpo_policy.core.trainer import Trainer
 
 
 def apply_overrides(args: TrainArgs, overrides: list[str]) -> None:

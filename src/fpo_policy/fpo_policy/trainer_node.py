@@ -13,31 +13,24 @@ Sim nodes may run anywhere DDS reaches; checkpoint paths in the announcements ar
 machine's filesystem, so acting policy nodes must see the same files.
 
 Parameters: the fields of :class:`fpo_policy.core.online_trainer.TrainerNodeConfig`, and the algorithm's
-scalar hyperparameters prefixed ``fpo.`` (or ``ppo.``) with the defaults of
-:class:`fpo_policy.core.config.FpoConfig` (:class:`~fpo_policy.core.config.PpoConfig`).
+scalar hyperparameters prefixed ``fpo.`` (or ``ppo.``), declared from
+:class:`fpo_policy.core.config.FpoConfig` (:class:`~fpo_policy.core.config.PpoConfig`) with their
+defaults, descriptions and ranges.
 """
 
 from __future__ import annotations
 
 import math
 from collections import deque
-from dataclasses import fields
 
 import numpy as np
 from diagnostic_msgs.msg import DiagnosticArray, DiagnosticStatus, KeyValue
-from rcl_interfaces.msg import ParameterDescriptor
 from rclpy.node import Node
 
 from fpo_msgs.msg import PolicyUpdate, RolloutChunk, TrainerStatus
-from fpo_policy.core.config import FpoConfig, PpoConfig
-from fpo_policy.core.online_trainer import (
-    Announcement,
-    OnlineTrainer,
-    TrainerNodeConfig,
-    hyperparameter_names,
-)
+from fpo_policy.core.config import FpoConfig, PpoConfig, hyperparameter_names
+from fpo_policy.core.online_trainer import Announcement, OnlineTrainer, TrainerNodeConfig
 from so100_common import topics
-from so100_common.core.config_fields import field_docs
 from so100_common.core.rollout_chunk import Chunk
 from so100_common.node_main import run_node
 from so100_common.parameters import declare_config
@@ -77,7 +70,10 @@ class TrainerNode(Node):
         super().__init__("trainer_node", **kwargs)
         config = declare_config(self, TrainerNodeConfig)
         algo_cls = FpoConfig if config.algo == "fpo" else PpoConfig
-        self.trainer = OnlineTrainer(config, self._declare_hyperparameters(algo_cls, config.algo))
+        algo_config = declare_config(
+            self, algo_cls, prefix=f"{config.algo}.", names=hyperparameter_names(algo_cls)
+        )
+        self.trainer = OnlineTrainer(config, algo_config)
         self._inbox: deque[RolloutChunk] = deque()
 
         self._update_pub = self.create_publisher(PolicyUpdate, topics.POLICY_UPDATE, topics.QOS_LATCHED)
@@ -87,20 +83,6 @@ class TrainerNode(Node):
         self.create_timer(0.01, self._step)
         self.create_timer(1.0, self._publish_status)
         self._announce(self.trainer.latest)
-
-    def _declare_hyperparameters(self, cls: type, prefix: str):
-        """``<algo>.<field>`` parameters for the scalar fields of the algorithm config (its defaults)."""
-        docs = field_docs(cls)  # the docstrings of cls and its bases
-        defaults = cls()
-        values = {
-            name: self.declare_parameter(
-                f"{prefix}.{name}",
-                getattr(defaults, name),
-                ParameterDescriptor(description=docs.get(name, ""), read_only=True),
-            ).value
-            for name in hyperparameter_names(cls)
-        }
-        return cls(**{**{f.name: getattr(defaults, f.name) for f in fields(cls)}, **values})
 
     def _store(self, msg: RolloutChunk) -> None:
         self._inbox.append(msg)
@@ -113,8 +95,7 @@ class TrainerNode(Node):
             try:
                 chunk = chunk_from_msg(msg)
             except ValueError as err:
-                self.trainer.assembler.counters.chunks_rejected += 1
-                self.trainer.assembler.counters.last_rejection = f"{msg.source_id}: {err}"
+                self.trainer.assembler.reject(msg.source_id, str(err))
                 self.get_logger().warning(f"malformed rollout chunk from {msg.source_id}: {err}")
                 continue
             if self.trainer.add(msg.source_id, msg.env_id, chunk) == "rejected":

@@ -16,9 +16,10 @@ from safetensors.torch import save as st_save
 from fpo_policy.core import CheckpointError, Policy, load_policy
 from fpo_policy.core.checkpoint import METADATA_KEY, read_checkpoint, save_checkpoint
 from fpo_policy.core.config import FpoConfig, PpoConfig, TrainArgs
+from fpo_policy.core.metrics import read_metrics
 from fpo_policy.core.normalization import RunningMeanStd
 from fpo_policy.core.policy import PolicyMetadata, save_policy
-from fpo_policy.core.trainer import Trainer, evaluate, read_metrics
+from fpo_policy.core.trainer import Trainer, evaluate
 from fpo_policy.core.update import make_agent
 
 OBS = np.array([[0.5, -0.2, 1.0], [-1.0, 0.3, 0.0]], dtype=np.float32)

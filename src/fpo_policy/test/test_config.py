@@ -64,3 +64,45 @@ def test_bad_values_are_refused():
         FpoConfig(clip_eps=1.5)
     with pytest.raises(ValueError, match="tau_min"):
         FpoConfig(tau_min=0.9, tau_max=0.1)
+
+
+def test_algorithm_configs_are_frozen_and_derive_the_batch_sizes():
+    config = FpoConfig(num_steps=64, num_minibatches=4)
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.gamma = 0.5
+    args = TrainArgs(num_envs=3, total_steps=1000, fpo=config)
+    assert args.batch_size == 192
+    assert args.num_updates == 5
+    assert config.minibatch_size(args.batch_size) == 48
+    assert TrainArgs(total_steps=10, fpo=config).num_updates == 1  # at least one update
+
+
+@pytest.mark.parametrize("cls", [FpoConfig, PpoConfig])
+def test_every_hyperparameter_has_a_range_or_its_choices(cls):
+    """What the trainer node declares as fpo.* / ppo.* parameters carries its allowed values."""
+    from fpo_policy.core.config import hyperparameter_names
+    from so100_common.core.config_fields import choices, value_range
+
+    defaults = cls()
+    for f in dataclasses.fields(cls):
+        if f.name not in hyperparameter_names(cls) or isinstance(getattr(defaults, f.name), bool):
+            continue
+        assert value_range(f) is not None or choices(f) is not None, f"{cls.__name__}.{f.name}"
+    assert "actor_hidden" not in hyperparameter_names(cls)  # tuples are not node parameters
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"loss_form": "mse"}, r"FpoConfig\.loss_form must be one of \['velocity', 'eps'\]"),
+        ({"gamma": 1.5}, r"FpoConfig\.gamma must be in \[0\.0, 1\.0\]"),
+        ({"n_pairs": 0}, r"FpoConfig\.n_pairs must be in"),
+        ({"solver": "heun"}, r"FpoConfig\.solver must be one of"),
+        ({"activation": "gelu"}, r"FpoConfig\.activation must be one of"),
+    ],
+)
+def test_out_of_range_values_are_refused_by_name(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        FpoConfig(**kwargs)
+    with pytest.raises(ValueError, match=r"PpoConfig\.num_minibatches"):
+        PpoConfig(num_minibatches=0)

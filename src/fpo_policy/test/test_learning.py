@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 
 from fpo_policy.core.config import FpoConfig, PpoConfig, TrainArgs
-from fpo_policy.core.trainer import Trainer, make_env, read_metrics
+from fpo_policy.core.metrics import read_metrics
+from fpo_policy.core.trainer import Trainer, make_env
 
 pytestmark = pytest.mark.slow
 STEPS = {"fpo": 20_480, "ppo": 16_384}

@@ -11,7 +11,8 @@ import pytest
 
 from fpo_policy.core import load_policy
 from fpo_policy.core.config import FpoConfig, PpoConfig, TrainArgs
-from fpo_policy.core.trainer import Trainer, evaluate, read_metrics
+from fpo_policy.core.metrics import read_metrics
+from fpo_policy.core.trainer import Trainer, evaluate
 
 ENV_MODULE = textwrap.dedent(
     '''

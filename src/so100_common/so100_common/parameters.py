@@ -16,13 +16,22 @@ from rclpy.node import Node
 from so100_common.core.config_fields import default_of, describe, value_range
 
 
-def declare_config(node: Node, cls: type, prefix: str = "", mutable: tuple[str, ...] = ()):
+def declare_config(
+    node: Node,
+    cls: type,
+    prefix: str = "",
+    mutable: tuple[str, ...] = (),
+    names: tuple[str, ...] | None = None,
+):
     """Declare one parameter per field of ``cls`` (named ``prefix + field``) and build ``cls``.
 
-    Fields not in ``mutable`` are read-only once the node runs.
+    Fields not in ``mutable`` are read-only once the node runs. ``names``: declare only these
+    fields (the others keep their defaults); None: all.
     """
     values = {}
     for f in fields(cls):
+        if names is not None and f.name not in names:
+            continue
         default = default_of(f)
         descriptor = ParameterDescriptor(description=describe(cls, f), read_only=f.name not in mutable)
         bounds = value_range(f)

@@ -121,14 +121,19 @@ class BatchAssembler:
     def num_sources(self) -> int:
         return len(self._sources)
 
+    def reject(self, source: str, problem: str) -> str:
+        """Count a chunk from ``source`` refused for ``problem`` (also one that never became a
+        :class:`Chunk`, e.g. a malformed message); returns "rejected"."""
+        self.counters.chunks_rejected += 1
+        self.counters.last_rejection = f"{source}: {problem}"
+        return "rejected"
+
     def add(self, source: str, env_id: str, chunk: Chunk) -> str:
         """File one chunk; returns "accepted", "stale" or "rejected"."""
         c = self.counters
         problem = self._problem(env_id, chunk)
         if problem:
-            c.chunks_rejected += 1
-            c.last_rejection = f"{source}: {problem}"
-            return "rejected"
+            return self.reject(source, problem)
         src = self._sources.setdefault(source, _Source())
         self._track_episodes(source, src, chunk)
         if chunk.policy_version < self.version:

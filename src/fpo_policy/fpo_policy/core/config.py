@@ -11,38 +11,44 @@ slowly. PPO keeps CleanRL's ppo_continuous_action defaults.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Literal
+from dataclasses import dataclass, field, fields
+from typing import Literal, get_args
 
 from fpo_policy.core.flow import LossForm
+from fpo_policy.core.networks import ACTIVATIONS
 from fpo_policy.core.sampling import Solver
+from so100_common.core.config_fields import check_ranges, setting
+
+RatioForm = Literal["per_sample", "mean"]
+_RATIO_FORMS, _LOSS_FORMS, _SOLVERS = get_args(RatioForm), get_args(LossForm), get_args(Solver)
+_ACTIVATIONS = tuple(ACTIVATIONS)
 
 
-@dataclass
+@dataclass(frozen=True)
 class AlgoConfig:
     """Rollout and update settings common to FPO and PPO."""
 
-    num_steps: int = 256
+    num_steps: int = setting(256, 1, 1_000_000)
     """Rollout length per env per update; batch size = num_steps * num_envs."""
-    learning_rate: float = 3e-4
+    learning_rate: float = setting(3e-4, 1e-8, 1.0)
     """Adam learning rate."""
     anneal_lr: bool = True
     """Anneal the learning rate linearly to 0 over the run."""
-    gamma: float = 0.99
+    gamma: float = setting(0.99, 0.0, 1.0)
     """Discount factor."""
-    gae_lambda: float = 0.95
+    gae_lambda: float = setting(0.95, 0.0, 1.0)
     """GAE lambda."""
-    update_epochs: int = 10
+    update_epochs: int = setting(10, 1, 10_000)
     """Passes over each batch."""
-    num_minibatches: int = 32
+    num_minibatches: int = setting(32, 1, 1_000_000)
     """Minibatches per epoch."""
     norm_adv: bool = True
     """Normalise advantages per minibatch."""
-    clip_eps: float = 0.2
+    clip_eps: float = setting(0.2, 0.001, 0.999)
     """Clip range of the ratio."""
-    vf_coef: float = 0.5
+    vf_coef: float = setting(0.5, 0.0, 1000.0)
     """Weight of the value loss."""
-    max_grad_norm: float = 0.5
+    max_grad_norm: float = setting(0.5, 1e-6, 1e6)
     """Global gradient-norm clip."""
     critic_hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of the critic (tanh)."""
@@ -52,75 +58,80 @@ class AlgoConfig:
     """Scale rewards by the running std of the discounted return (training only)."""
 
     def __post_init__(self) -> None:
-        if self.num_steps < 1 or self.num_minibatches < 1 or self.update_epochs < 1:
-            raise ValueError("num_steps, num_minibatches and update_epochs must be >= 1")
-        if not 0.0 < self.clip_eps < 1.0:
-            raise ValueError(f"clip_eps must be in (0, 1), got {self.clip_eps}")
-        if not (0.0 <= self.gamma <= 1.0 and 0.0 <= self.gae_lambda <= 1.0):
-            raise ValueError("gamma and gae_lambda must be in [0, 1]")
+        check_ranges(self)
+
+    def minibatch_size(self, batch_size: int) -> int:
+        """Transitions per minibatch of a batch of ``batch_size`` (the remainder is left out)."""
+        return max(1, batch_size // self.num_minibatches)
 
 
-@dataclass
+@dataclass(frozen=True)
 class FpoConfig(AlgoConfig):
     """Flow Policy Optimization: a flow-matching actor trained with rho = exp(L_old - L_new)."""
 
-    learning_rate: float = 1e-3
+    learning_rate: float = setting(1e-3, 1e-8, 1.0)
     """Adam learning rate."""
-    gamma: float = 0.9
+    gamma: float = setting(0.9, 0.0, 1.0)
     """Discount factor."""
-    n_pairs: int = 8
+    n_pairs: int = setting(8, 1, 4096)
     """Monte Carlo (tau, eps) pairs N per transition, drawn at rollout time and reused every epoch."""
-    ratio: Literal["per_sample", "mean"] = "per_sample"
+    ratio: RatioForm = setting("per_sample", choices=_RATIO_FORMS)
     """``per_sample``: one ratio per pair, each clipped (FPO++); ``mean``: exp of the mean loss
     difference over the pairs, one ratio per action (the paper)."""
     aspo: bool = True
     """PPO clip for positive advantages, SPO quadratic penalty for negative ones (FPO++)."""
-    cfm_lambda: float = 0.1
+    cfm_lambda: float = setting(0.1, 0.0, 1000.0)
     """Weight lambda of the CFM regulariser on the collected actions (total = FPO + lambda * CFM).
     With the eps loss it keeps learning from wandering (benchmarks/README.md); 1 collapses the flow
     onto a deterministic map."""
-    loss_form: LossForm = "eps"
+    loss_form: LossForm = setting("eps", choices=_LOSS_FORMS)
     """CFM loss form: the eps-supervised (time-weighted) form, which learns much faster than plain
     velocity MSE on InvertedDoublePendulum-v5 (benchmarks/README.md), or ``velocity``."""
-    loss_clamp: float = 20.0
+    loss_clamp: float = setting(20.0, 1e-6, 1e9)
     """Per-sample CFM losses are clamped at this value before differencing."""
-    log_ratio_clamp: float = 10.0
+    log_ratio_clamp: float = setting(10.0, 1e-6, 1e3)
     """The log-ratio is clamped to +-this value (straight-through: the gradient passes)."""
-    tau_min: float = 0.005
+    tau_min: float = setting(0.005, 0.0, 1.0)
     """Lower end of the flow times drawn for the CFM pairs."""
-    tau_max: float = 0.995
+    tau_max: float = setting(0.995, 0.0, 1.0)
     """Upper end of the flow times drawn for the CFM pairs."""
-    solver: Solver = "euler"
+    solver: Solver = setting("euler", choices=_SOLVERS)
     """ODE solver for sampling actions."""
-    sample_steps: int = 10
+    sample_steps: int = setting(10, 1, 1000)
     """Solver steps K for sampling actions."""
     actor_hidden: tuple[int, ...] = (64, 64, 64)
     """Hidden widths of the velocity network."""
-    activation: str = "silu"
+    activation: str = setting("silu", choices=_ACTIVATIONS)
     """Hidden activation of the velocity network."""
-    time_features: int = 8
+    time_features: int = setting(8, 1, 1024)
     """Fourier features of the flow time t."""
-    output_scale: float = 1.0
+    output_scale: float = setting(1.0, 1e-6, 1e6)
     """Scale of the velocity network output."""
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if self.n_pairs < 1 or self.sample_steps < 1:
-            raise ValueError("n_pairs and sample_steps must be >= 1")
-        if not 0.0 <= self.tau_min < self.tau_max <= 1.0:
-            raise ValueError(f"need 0 <= tau_min < tau_max <= 1, got {self.tau_min}, {self.tau_max}")
+        if not self.tau_min < self.tau_max:
+            raise ValueError(f"FpoConfig needs tau_min < tau_max, got {self.tau_min}, {self.tau_max}")
 
 
-@dataclass
+@dataclass(frozen=True)
 class PpoConfig(AlgoConfig):
     """Gaussian PPO (CleanRL ppo_continuous_action defaults, tanh-squashed like FPO)."""
 
-    ent_coef: float = 0.0
+    ent_coef: float = setting(0.0, 0.0, 1000.0)
     """Entropy bonus weight."""
     actor_hidden: tuple[int, ...] = (64, 64)
     """Hidden widths of the mean network (tanh)."""
-    log_std_init: float = 0.0
+    log_std_init: float = setting(0.0, -20.0, 2.0)
     """Initial log standard deviation."""
+
+
+def hyperparameter_names(cls: type[AlgoConfig]) -> tuple[str, ...]:
+    """Scalar fields of an algorithm config a node may set (tuples, such as network widths, are not)."""
+    defaults = cls()
+    return tuple(
+        f.name for f in fields(cls) if isinstance(getattr(defaults, f.name), (bool, int, float, str))
+    )
 
 
 @dataclass
@@ -163,3 +174,13 @@ class TrainArgs:
     @property
     def algo_config(self) -> AlgoConfig:
         return self.fpo if self.algo == "fpo" else self.ppo
+
+    @property
+    def batch_size(self) -> int:
+        """Transitions per update: the rollout length times the number of envs."""
+        return self.algo_config.num_steps * self.num_envs
+
+    @property
+    def num_updates(self) -> int:
+        """Updates of the run (at least one): ``total_steps // batch_size``."""
+        return max(1, self.total_steps // self.batch_size)

@@ -28,14 +28,16 @@ import json
 import math
 import threading
 import time
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
+from fpo_policy.core import metrics
 from fpo_policy.core.batch_assembly import BatchAssembler, Transitions
 from fpo_policy.core.checkpoint import read_checkpoint
 from fpo_policy.core.config import FpoConfig, PpoConfig, TrainArgs
+from fpo_policy.core.metrics import MetricsLogger
 from fpo_policy.core.policy import (
     PolicyCheckpoint,
     PolicyMetadata,
@@ -44,21 +46,11 @@ from fpo_policy.core.policy import (
     save_policy,
 )
 from fpo_policy.core.squash import ActionBounds
-from fpo_policy.core.trainer import METRIC_COLUMNS, Learner, _fmt
+from fpo_policy.core.trainer import Learner
 from fpo_policy.core.update import update
 from so100_common.core import tasks
 from so100_common.core.config_fields import check_ranges, setting
 from so100_common.core.rollout_chunk import Chunk
-
-ONLINE_COLUMNS = [
-    *METRIC_COLUMNS[:4],
-    "success_rate",
-    *METRIC_COLUMNS[4:],
-    "transitions_stale",
-    "chunks_rejected",
-    "sources",
-]
-"""metrics.csv columns: fpo-train's, plus what only training over ROS has."""
 
 
 @dataclass(frozen=True)
@@ -93,14 +85,6 @@ class TrainerNodeConfig:
         if self.algo not in ("fpo", "ppo"):
             raise ValueError(f"TrainerNodeConfig.algo must be fpo or ppo, got {self.algo!r}")
         tasks.get(self.env_id)
-
-
-def hyperparameter_names(cls: type) -> tuple[str, ...]:
-    """Scalar fields of an algorithm config a node may set (tuples, such as network widths, are not)."""
-    defaults = cls()
-    return tuple(
-        f.name for f in fields(cls) if isinstance(getattr(defaults, f.name), (bool, int, float, str))
-    )
 
 
 @dataclass(frozen=True)
@@ -162,7 +146,7 @@ class OnlineTrainer:
             config.batch_size,
         )
         self.report = UpdateReport()
-        self._csv = None
+        self.metrics = MetricsLogger(self.learner.out)
         self._worker: threading.Thread | None = None
         self._result: tuple | None = None
         self._error: BaseException | None = None
@@ -290,9 +274,9 @@ class OnlineTrainer:
         row = {
             "global_step": learner.global_step,
             "update": learner.updates,
-            "episodic_return": "" if math.isnan(mean_return) else mean_return,
-            "episode_length": np.mean(lengths) if lengths else "",
-            "success_rate": "" if math.isnan(success) else success,
+            "episodic_return": None if math.isnan(mean_return) else mean_return,
+            "episode_length": np.mean(lengths) if lengths else None,
+            "success_rate": None if math.isnan(success) else success,
             "learning_rate": learner.optimizer.param_groups[0]["lr"],
             "sps": self.report.steps_per_s,
             "update_time_s": update_time_s,
@@ -300,23 +284,13 @@ class OnlineTrainer:
             "transitions_stale": asm.counters.transitions_stale,
             "chunks_rejected": asm.counters.chunks_rejected,
             "sources": asm.num_sources,
-            **{k: v for k, v in stats.items() if k in METRIC_COLUMNS},
         }
-        if self._csv is None:
-            import csv
-
-            f = open(learner.out / "metrics.csv", "w", newline="")  # noqa: SIM115 (kept open for the run)
-            self._csv = (f, csv.DictWriter(f, fieldnames=ONLINE_COLUMNS))
-            self._csv[1].writeheader()
-        f, writer = self._csv
-        writer.writerow({k: _fmt(row.get(k, "")) for k in ONLINE_COLUMNS})
-        f.flush()
+        self.metrics.log(row, stats, metrics.columns(success=True, evaluation=False, ros=True))
 
     def close(self) -> None:
         """Wait for a running update, close metrics.csv and draw curve.png (when there are metrics)."""
         if self._worker is not None:
             self._worker.join()
-        if self._csv is not None:
-            self._csv[0].close()
-            self._csv = None
+        if self.metrics.opened:
+            self.metrics.close()
             self.learner.plot()

@@ -1,4 +1,11 @@
-"""The training loop behind ``fpo-train``: collect a rollout, compute GAE, update, log, evaluate, save.
+"""The training loop behind ``fpo-train``: collect, advantages, improve, log, as in the algorithm box.
+
+:meth:`Trainer.run` repeats, until ``total_steps``: :meth:`~Trainer.collect` ``num_steps`` steps of
+every env with the current policy, :meth:`~Trainer.advantages` by GAE, :meth:`~Trainer.improve`
+(the clipped-surrogate update of :mod:`fpo_policy.core.update`), :meth:`~Trainer.log` (the metrics
+row through :class:`fpo_policy.core.metrics.MetricsLogger`, zero-noise evaluation when due,
+checkpoints). :class:`Learner` holds what a run keeps besides its envs and is shared with the
+trainer node.
 
 Environments run through gymnasium's synchronous vector env in same-step autoreset mode: when an
 episode ends, ``step`` returns the first observation of the next episode and reports the last one in
@@ -11,12 +18,11 @@ for ``--resume``) and ``curve.png``.
 
 from __future__ import annotations
 
-import csv
 import importlib
 import json
 import math
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import gymnasium as gym
@@ -24,10 +30,12 @@ import numpy as np
 import torch
 from gymnasium.vector import AutoresetMode, SyncVectorEnv
 
+from fpo_policy.core import metrics
 from fpo_policy.core.agent import Agent
 from fpo_policy.core.batch_assembly import Transitions
 from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from fpo_policy.core.config import AlgoConfig, TrainArgs
+from fpo_policy.core.metrics import MetricsLogger, plot_curve
 from fpo_policy.core.normalization import RunningMeanStd
 from fpo_policy.core.policy import (
     Policy,
@@ -41,27 +49,6 @@ from fpo_policy.core.squash import ActionBounds
 from fpo_policy.core.update import make_agent, update
 
 SUCCESS_KEYS = ("success", "is_success")
-METRIC_COLUMNS = [
-    "global_step",
-    "update",
-    "episodic_return",
-    "episode_length",
-    "eval_return",
-    "stored_cfm_loss",
-    "cfm_loss",
-    "pg_loss",
-    "v_loss",
-    "entropy",
-    "approx_kl",
-    "clipfrac",
-    "first_rho_max_dev",
-    "explained_variance",
-    "grad_norm",
-    "learning_rate",
-    "sps",
-    "update_time_s",
-    "time_s",
-]
 
 
 def env_name(env_id: str) -> str:
@@ -376,68 +363,29 @@ class Learner:
     def _normalize(self, obs: np.ndarray) -> np.ndarray:
         return self.obs_rms.normalize(obs) if self.cfg.norm_obs else np.asarray(obs, dtype=np.float32)
 
-    def _tensorboard(self):
-        if not self.args.tensorboard:
-            return None
-        from torch.utils.tensorboard import SummaryWriter
-
-        return SummaryWriter(str(self.out / "tb"))
-
-    def _open_csv(self, with_success: bool):
-        path = self.out / "metrics.csv"
-        columns = list(METRIC_COLUMNS)
-        if with_success:
-            columns[4:4] = ["success_rate"]
-            columns.insert(columns.index("eval_return") + 1, "eval_success_rate")
-        if self.args.resume and path.exists():
-            with open(path, newline="") as f:
-                header = next(csv.reader(f), None)
-            if header:
-                columns = header
-            f = open(path, "a", newline="")  # noqa: SIM115 (kept open for the whole run)
-            return f, csv.DictWriter(f, fieldnames=columns)
-        f = open(path, "w", newline="")  # noqa: SIM115 (kept open for the whole run)
-        w = csv.DictWriter(f, fieldnames=columns)
-        w.writeheader()
-        return f, w
-
     def plot(self) -> Path:
-        """Write curve.png from metrics.csv: returns (training and zero-noise evaluation) and the
-        mean stored CFM loss (FPO)."""
-        import matplotlib
+        """Write curve.png from metrics.csv (:func:`fpo_policy.core.metrics.plot_curve`)."""
+        return plot_curve(self.out, f"{self.args.algo} on {self.args.env}")
 
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
 
-        rows = read_metrics(self.out / "metrics.csv")
-        fig, axes = plt.subplots(1, 2, figsize=(10, 3.5))
-        for key, label in (("episodic_return", "training episodes"), ("eval_return", "zero-noise eval")):
-            pts = [(r["global_step"], r[key]) for r in rows if r.get(key) is not None]
-            if pts:
-                axes[0].plot(*zip(*pts), label=label, marker="o" if key == "eval_return" else None)
-        axes[0].set_xlabel("env steps")
-        axes[0].set_ylabel("episodic return")
-        axes[0].set_title(f"{self.args.algo} on {self.args.env}")
-        if axes[0].lines:
-            axes[0].legend()
-        pts = [(r["global_step"], r["stored_cfm_loss"]) for r in rows if r.get("stored_cfm_loss") is not None]
-        if pts:
-            axes[1].plot(*zip(*pts))
-            axes[1].set_title("mean stored CFM loss")
-        else:
-            pts = [(r["global_step"], r["approx_kl"]) for r in rows if r.get("approx_kl") is not None]
-            axes[1].plot(*zip(*pts))
-            axes[1].set_title("approx KL")
-        axes[1].set_xlabel("env steps")
-        fig.tight_layout()
-        path = self.out / "curve.png"
-        fig.savefig(path, dpi=100)
-        plt.close(fig)
-        return path
+@dataclass
+class RolloutEpisodes:
+    """The training episodes that ended during one rollout."""
+
+    returns: list[float] = field(default_factory=list)
+    lengths: list[int] = field(default_factory=list)
+    successes: list[float] = field(default_factory=list)
+    reports_success: bool = False
+    """The env reports ``success`` or ``is_success`` (so the run has success-rate columns)."""
 
 
 class Trainer(Learner):
-    """One training run on gymnasium vector envs; :meth:`run` trains until ``args.total_steps``."""
+    """One training run on gymnasium vector envs; :meth:`run` trains until ``args.total_steps``.
+
+    Each iteration of :meth:`run` is the algorithm box of PPO/FPO: :meth:`collect` a rollout with
+    the current policy, compute :meth:`advantages` (GAE), :meth:`improve` the policy on the batch,
+    then :meth:`log` (metrics, evaluation, checkpoints).
+    """
 
     def __init__(self, args: TrainArgs) -> None:
         torch.set_num_threads(args.torch_threads)
@@ -452,128 +400,38 @@ class Trainer(Learner):
             task=env_task_spec(self.eval_env),
             num_envs=args.num_envs,
         )
-        self.batch_size = self.cfg.num_steps * args.num_envs
-        self.num_updates = max(1, args.total_steps // self.batch_size)
+        self.storage = RolloutStorage(self.cfg.num_steps, args.num_envs, self.obs_dim, self.act_dim)
+        self._episode_return = np.zeros(args.num_envs)
+        self._episode_length = np.zeros(args.num_envs, dtype=np.int64)
 
     # --- training ------------------------------------------------------------------------------
 
     def run(self) -> TrainResult:
-        args, cfg = self.args, self.cfg
+        args = self.args
         from tqdm import tqdm
 
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(asdict(args), indent=2, default=str))
-        writer = self._tensorboard()
-        csv_file, csv_writer = None, None
-        storage = RolloutStorage(cfg.num_steps, args.num_envs, self.obs_dim, self.act_dim)
+        self.metrics = MetricsLogger(self.out, tensorboard=args.tensorboard, append=args.resume)
         obs, _ = self.envs.reset(seed=args.seed + 1000 * self.updates)
-        ep_ret = np.zeros(args.num_envs)
-        ep_len = np.zeros(args.num_envs, dtype=np.int64)
-        next_eval = (
+        self._next_eval = (
             (self.global_step // args.eval_every + 1) * args.eval_every if args.eval_every > 0 else None
         )
-        next_ckpt = (self.global_step // args.checkpoint_every + 1) * args.checkpoint_every
+        self._next_checkpoint = (self.global_step // args.checkpoint_every + 1) * args.checkpoint_every
         bar = tqdm(total=args.total_steps, initial=self.global_step, disable=not args.progress, unit="step")
         final_eval = None
         try:
-            while self.global_step + self.batch_size <= args.total_steps:
+            while self.global_step + args.batch_size <= args.total_steps:
                 t0 = time.perf_counter()
-                self.anneal_learning_rate(self.num_updates)
-                finished, lengths, successes, saw_success = [], [], [], False
-                for step in range(cfg.num_steps):
-                    if cfg.norm_obs:
-                        self.obs_rms.update(obs)
-                    obs_norm = torch.as_tensor(self._normalize(obs))
-                    with torch.no_grad():
-                        actions, extras = self.agent.act(obs_norm)
-                        values = self.agent.critic(obs_norm)
-                    storage.put(step, obs=obs_norm, actions=actions, values=values, extras=extras)
-                    obs, reward, terminated, truncated, info = self.envs.step(
-                        self.bounds.to_env(actions.numpy())
-                    )
-                    dones = np.logical_or(terminated, truncated)
-                    ep_ret += reward
-                    ep_len += 1
-                    final_values = torch.zeros(args.num_envs)
-                    final_info = info.get("final_info", {})
-                    for i in np.flatnonzero(dones):
-                        if truncated[i] and not terminated[i]:
-                            final = self._normalize(info["final_obs"][i][None])
-                            with torch.no_grad():
-                                final_values[i] = self.agent.critic(torch.as_tensor(final))[0]
-                        finished.append(float(ep_ret[i]))
-                        lengths.append(int(ep_len[i]))
-                        ok = success_of(final_info, i)
-                        if ok is not None:
-                            successes.append(float(ok))
-                        ep_ret[i], ep_len[i] = 0.0, 0
-                    saw_success = saw_success or any(k in info or k in final_info for k in SUCCESS_KEYS)
-                    rewards = self.scaler(reward, dones) if cfg.norm_reward else reward
-                    storage.put_outcome(
-                        step,
-                        rewards=torch.as_tensor(rewards, dtype=torch.float32),
-                        terminated=torch.as_tensor(terminated, dtype=torch.float32),
-                        dones=torch.as_tensor(dones, dtype=torch.float32),
-                        next_values=final_values,
-                    )
-                    self.global_step += args.num_envs
-                with torch.no_grad():
-                    last_values = self.agent.critic(torch.as_tensor(self._normalize(obs)))
-                next_values = torch.cat([storage.values[1:], last_values[None]])
-                truncated_only = (storage.dones > 0) & (storage.terminated == 0)
-                storage.next_values = torch.where(truncated_only, storage.next_values, next_values)
-                batch = storage.to_batch(cfg.gamma, cfg.gae_lambda)
-                t_update = time.perf_counter()
-                stats = update(self.agent, self.optimizer, batch, cfg)
-                update_time = time.perf_counter() - t_update
-                self.updates += 1
-                self.returns += finished
+                self.anneal_learning_rate(args.num_updates)
+                episodes, obs = self.collect(obs)
+                batch = self.advantages(obs)
+                stats, update_time = self.improve(batch)
                 dt = time.perf_counter() - t0
                 self.elapsed_s += dt
-                row = {
-                    "global_step": self.global_step,
-                    "update": self.updates,
-                    "episodic_return": np.mean(finished) if finished else "",
-                    "episode_length": np.mean(lengths) if lengths else "",
-                    "learning_rate": self.optimizer.param_groups[0]["lr"],
-                    "sps": self.batch_size / dt,
-                    "update_time_s": update_time,
-                    "time_s": self.elapsed_s,
-                    **{k: v for k, v in stats.items() if k in METRIC_COLUMNS},
-                }
-                if saw_success:
-                    row["success_rate"] = np.mean(successes) if successes else ""
-                last_update = self.global_step + self.batch_size > args.total_steps
-                if next_eval is not None and (self.global_step >= next_eval or last_update):
-                    # The run's last update is always evaluated, so the final evaluation is of the
-                    # final policy, not of the one at the last multiple of eval_every.
-                    final_eval = self._evaluate()
-                    row["eval_return"] = final_eval.mean_return
-                    if final_eval.success_rate is not None:
-                        row["eval_success_rate"] = final_eval.success_rate
-                    next_eval += args.eval_every
-                if csv_writer is None:
-                    csv_file, csv_writer = self._open_csv(saw_success)
-                csv_writer.writerow({k: _fmt(row.get(k, "")) for k in csv_writer.fieldnames})
-                csv_file.flush()
-                self.history.append(row)
-                if writer is not None:
-                    for k, v in row.items():
-                        if isinstance(v, (int, float, np.floating)) and k not in ("global_step", "update"):
-                            group = "losses" if k in stats else "charts"
-                            writer.add_scalar(f"{group}/{k}", float(v), self.global_step)
-                self.save()
-                if self.global_step >= next_ckpt:
-                    save_policy(
-                        self.ckpt_dir / f"step_{self.global_step:09d}.safetensors",
-                        self.agent.actor,
-                        self.agent.critic,
-                        self.obs_rms,
-                        self.metadata(),
-                    )
-                    next_ckpt += args.checkpoint_every
-                bar.update(self.batch_size)
-                postfix = {"sps": f"{self.batch_size / dt:.0f}"}
+                final_eval = self.log(episodes, stats, update_time, dt) or final_eval
+                bar.update(args.batch_size)
+                postfix = {"sps": f"{args.batch_size / dt:.0f}"}
                 if self.returns:
                     postfix["return"] = f"{np.mean(self.returns[-20:]):.1f}"
                 bar.set_postfix(postfix)
@@ -581,32 +439,122 @@ class Trainer(Learner):
                 final_eval = self._evaluate()
         finally:
             bar.close()
-            if csv_file is not None:
-                csv_file.close()
-            if writer is not None:
-                writer.close()
+            self.metrics.close()
             self.envs.close()
             self.eval_env.close()
         self.plot()
         return TrainResult(self.out, self.global_step, self.updates, final_eval, self.returns)
 
+    def collect(self, obs: np.ndarray) -> tuple[RolloutEpisodes, np.ndarray]:
+        """Fill the rollout storage with ``num_steps`` steps of every env, acting with the current
+        policy from ``obs``; return the episodes that ended and the observation to continue from.
+
+        A step that truncates an episode (not a terminal) stores the critic's value of the episode's
+        last observation (``info["final_obs"]``), which its advantage bootstraps from.
+        """
+        cfg, storage, num_envs = self.cfg, self.storage, self.args.num_envs
+        episodes = RolloutEpisodes()
+        for step in range(cfg.num_steps):
+            if cfg.norm_obs:
+                self.obs_rms.update(obs)
+            obs_norm = torch.as_tensor(self._normalize(obs))
+            with torch.no_grad():
+                actions, extras = self.agent.act(obs_norm)
+                values = self.agent.critic(obs_norm)
+            storage.put(step, obs=obs_norm, actions=actions, values=values, extras=extras)
+            obs, reward, terminated, truncated, info = self.envs.step(self.bounds.to_env(actions.numpy()))
+            dones = np.logical_or(terminated, truncated)
+            self._episode_return += reward
+            self._episode_length += 1
+            final_values = torch.zeros(num_envs)
+            final_info = info.get("final_info", {})
+            for i in np.flatnonzero(dones):
+                if truncated[i] and not terminated[i]:
+                    final = self._normalize(info["final_obs"][i][None])
+                    with torch.no_grad():
+                        final_values[i] = self.agent.critic(torch.as_tensor(final))[0]
+                episodes.returns.append(float(self._episode_return[i]))
+                episodes.lengths.append(int(self._episode_length[i]))
+                ok = success_of(final_info, i)
+                if ok is not None:
+                    episodes.successes.append(float(ok))
+                self._episode_return[i], self._episode_length[i] = 0.0, 0
+            episodes.reports_success = episodes.reports_success or any(
+                k in info or k in final_info for k in SUCCESS_KEYS
+            )
+            rewards = self.scaler(reward, dones) if cfg.norm_reward else reward
+            storage.put_outcome(
+                step,
+                rewards=torch.as_tensor(rewards, dtype=torch.float32),
+                terminated=torch.as_tensor(terminated, dtype=torch.float32),
+                dones=torch.as_tensor(dones, dtype=torch.float32),
+                next_values=final_values,
+            )
+            self.global_step += num_envs
+        return episodes, obs
+
+    def advantages(self, last_obs: np.ndarray) -> Batch:
+        """GAE over the stored rollout: each step bootstraps from the next step's value, the last
+        step from the value of ``last_obs``, a truncating step from its episode's final value."""
+        storage = self.storage
+        with torch.no_grad():
+            last_values = self.agent.critic(torch.as_tensor(self._normalize(last_obs)))
+        next_values = torch.cat([storage.values[1:], last_values[None]])
+        truncated_only = (storage.dones > 0) & (storage.terminated == 0)
+        storage.next_values = torch.where(truncated_only, storage.next_values, next_values)
+        return storage.to_batch(self.cfg.gamma, self.cfg.gae_lambda)
+
+    def improve(self, batch: Batch) -> tuple[dict[str, float], float]:
+        """The clipped-surrogate update on the batch (:func:`fpo_policy.core.update.update`);
+        returns its diagnostics and its time in s."""
+        t0 = time.perf_counter()
+        stats = update(self.agent, self.optimizer, batch, self.cfg)
+        self.updates += 1
+        return stats, time.perf_counter() - t0
+
+    def log(
+        self, episodes: RolloutEpisodes, stats: dict[str, float], update_time_s: float, iteration_s: float
+    ) -> EvalResult | None:
+        """Write the update's metrics row, evaluate when due (and always after the run's last
+        update, so the final evaluation is of the final policy), save the checkpoints. Returns the
+        evaluation, if one ran."""
+        args = self.args
+        self.returns += episodes.returns
+        row = {
+            "global_step": self.global_step,
+            "update": self.updates,
+            "episodic_return": np.mean(episodes.returns) if episodes.returns else None,
+            "episode_length": np.mean(episodes.lengths) if episodes.lengths else None,
+            "learning_rate": self.optimizer.param_groups[0]["lr"],
+            "sps": args.batch_size / iteration_s,
+            "update_time_s": update_time_s,
+            "time_s": self.elapsed_s,
+        }
+        if episodes.reports_success:
+            row["success_rate"] = np.mean(episodes.successes) if episodes.successes else None
+        evaluation = None
+        last_update = self.global_step + args.batch_size > args.total_steps
+        if self._next_eval is not None and (self.global_step >= self._next_eval or last_update):
+            evaluation = self._evaluate()
+            row["eval_return"] = evaluation.mean_return
+            if evaluation.success_rate is not None:
+                row["eval_success_rate"] = evaluation.success_rate
+            self._next_eval += args.eval_every
+        self.history.append(self.metrics.log(row, stats, metrics.columns(episodes.reports_success)))
+        self.save()
+        if self.global_step >= self._next_checkpoint:
+            save_policy(
+                self.ckpt_dir / f"step_{self.global_step:09d}.safetensors",
+                self.agent.actor,
+                self.agent.critic,
+                self.obs_rms,
+                self.metadata(),
+            )
+            self._next_checkpoint += args.checkpoint_every
+        return evaluation
+
     def _evaluate(self) -> EvalResult:
         return evaluate(self.policy(), self.args.env, self.args.eval_episodes, seed=10_000, env=self.eval_env)
-
-
-def _fmt(v) -> str:
-    if isinstance(v, (float, np.floating)):
-        return f"{float(v):.6g}"
-    return str(v)
-
-
-def read_metrics(path: str | Path) -> list[dict]:
-    """metrics.csv as a list of dicts of floats (None for empty cells)."""
-    with open(path, newline="") as f:
-        return [
-            {k: float(v) if v not in ("", None) else None for k, v in row.items()}
-            for row in csv.DictReader(f)
-        ]
 
 
 def train(args: TrainArgs) -> TrainResult:

@@ -33,7 +33,7 @@ def update(agent: Agent, optimizer: torch.optim.Optimizer, batch: Batch, cfg: Al
     minibatches, plus ``first_rho_max_dev`` (max |rho - 1| of the first minibatch, before any step:
     exactly 0 when the stored data matches the network)."""
     n = len(batch)
-    mb_size = max(1, n // cfg.num_minibatches)
+    mb_size = cfg.minibatch_size(n)
     sums: dict[str, float] = defaultdict(float)
     count = 0
     first_dev = None
