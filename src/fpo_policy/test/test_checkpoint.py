@@ -234,6 +234,49 @@ def test_resume_continues_from_the_saved_state(tmp_path):
     assert (out / "curve.png").stat().st_size > 0
 
 
+@pytest.mark.slow
+def test_a_resumed_run_continues_exactly_where_the_first_one_stopped(tmp_path):
+    """Stopped mid-episode (2 x 64 steps per env of 200-step episodes) and resumed, a run writes
+    the same metrics and ends with the same weights as the run that never stopped."""
+    fpo = FpoConfig(num_steps=64, num_minibatches=4, update_epochs=2, anneal_lr=False)
+    straight = Trainer(tiny_args(tmp_path / "straight", total_steps=512, fpo=fpo))
+    straight.run()
+    Trainer(tiny_args(tmp_path / "stopped", total_steps=256, fpo=fpo)).run()
+    resumed = Trainer(tiny_args(tmp_path / "stopped", total_steps=512, fpo=fpo, resume=True))
+    resumed.run()
+    timing = {"sps", "update_time_s", "time_s"}
+    a, b = (read_metrics(tmp_path / name / "metrics.csv") for name in ("straight", "stopped"))
+    assert len(a) == len(b) == 4
+    for row_a, row_b in zip(a, b):
+        assert {k: v for k, v in row_a.items() if k not in timing} == {
+            k: v for k, v in row_b.items() if k not in timing
+        }
+    for name, p in straight.agent.actor.state_dict().items():
+        assert torch.equal(p, resumed.agent.actor.state_dict()[name]), name
+
+
+def test_episodes_are_seeded_one_by_one_and_replayed_on_restore():
+    import gymnasium as gym
+
+    from fpo_policy.core.episode_seeds import EpisodeSeeds, episode_seed
+
+    seeds = {episode_seed(1, i, k) for i in range(4) for k in range(50)}
+    assert len(seeds) == 200  # independent per env and episode
+    env = EpisodeSeeds(gym.make("Pendulum-v1"), run_seed=1, env_index=2)
+    first, _ = env.reset(seed=123)  # the vector env's seed is ignored
+    fresh = gym.make("Pendulum-v1")
+    np.testing.assert_array_equal(first, fresh.reset(seed=episode_seed(1, 2, 0))[0])
+    rng = np.random.default_rng(0)
+    for _ in range(30):
+        obs, *_ = env.step(rng.uniform(-2, 2, size=1).astype(np.float32))
+    assert len(env.actions) == 30
+    twin = EpisodeSeeds(gym.make("Pendulum-v1"), run_seed=1, env_index=2)
+    np.testing.assert_array_equal(twin.restore(0, np.stack(env.actions)), obs)
+    assert (twin.episode, len(twin.actions)) == (0, 30)
+    with pytest.raises(ValueError, match="replay of episode 0 ended"):
+        twin.restore(0, np.zeros((200, 1), np.float32))
+
+
 def test_resume_into_another_algorithm_is_refused(tmp_path):
     out = tmp_path / "run"
     Trainer(tiny_args(out, total_steps=128)).run()

@@ -35,6 +35,7 @@ from fpo_policy.core.agent import Agent
 from fpo_policy.core.batch_assembly import Transitions
 from fpo_policy.core.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from fpo_policy.core.config import AlgoConfig, TrainArgs
+from fpo_policy.core.episode_seeds import EpisodeSeeds
 from fpo_policy.core.metrics import MetricsLogger, plot_curve
 from fpo_policy.core.normalization import RunningMeanStd
 from fpo_policy.core.policy import (
@@ -75,9 +76,12 @@ def make_env(env_id: str) -> gym.Env:
     return env
 
 
-def make_vector_env(env_id: str, num_envs: int) -> SyncVectorEnv:
+def make_vector_env(env_id: str, num_envs: int, seed: int) -> SyncVectorEnv:
+    """``num_envs`` envs in same-step autoreset, each episode reset with its own seed
+    (:mod:`fpo_policy.core.episode_seeds`)."""
     return SyncVectorEnv(
-        [lambda: make_env(env_id) for _ in range(num_envs)], autoreset_mode=AutoresetMode.SAME_STEP
+        [lambda i=i: EpisodeSeeds(make_env(env_id), seed, i) for i in range(num_envs)],
+        autoreset_mode=AutoresetMode.SAME_STEP,
     )
 
 
@@ -223,6 +227,8 @@ class Learner:
         self.elapsed_s = 0.0
         self.returns: list[float] = []
         self.history: list[dict] = []
+        self._saved_state = None
+        """The trainer state resumed from (read_checkpoint's CheckpointData), or None."""
         if args.resume:
             self._resume()
 
@@ -279,6 +285,9 @@ class Learner:
             ],
             "policy_sha256": read_checkpoint(latest).sha256,
         }
+        run_tensors, run_meta = self._run_state()
+        tensors.update(run_tensors)
+        meta.update(run_meta)
         save_checkpoint(self.ckpt_dir / "trainer_state.safetensors", tensors, meta)
         return latest
 
@@ -314,6 +323,11 @@ class Learner:
         mean, var, count = s["return_rms"]
         self.scaler.rms = RunningMeanStd(np.array(mean), np.array(var), count)
         self.global_step, self.updates, self.elapsed_s = s["global_step"], s["updates"], s["elapsed_s"]
+        self._saved_state = state
+
+    def _run_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """What a trainer state holds beyond the learner's (tensors, metadata): none here."""
+        return {}, {}
 
     def anneal_learning_rate(self, num_updates: int) -> None:
         """Linear decay to 0 over ``num_updates`` updates (with ``anneal_lr``)."""
@@ -390,7 +404,7 @@ class Trainer(Learner):
     def __init__(self, args: TrainArgs) -> None:
         torch.set_num_threads(args.torch_threads)
         torch.manual_seed(args.seed)
-        self.envs = make_vector_env(args.env, args.num_envs)
+        self.envs = make_vector_env(args.env, args.num_envs, args.seed)
         self.eval_env = make_env(args.env)
         single = self.envs.single_action_space
         super().__init__(
@@ -413,7 +427,7 @@ class Trainer(Learner):
         self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "config.json").write_text(json.dumps(asdict(args), indent=2, default=str))
         self.metrics = MetricsLogger(self.out, tensorboard=args.tensorboard, append=args.resume)
-        obs, _ = self.envs.reset(seed=args.seed + 1000 * self.updates)
+        obs = self._restore_envs() if self._saved_state is not None else self.envs.reset()[0]
         self._next_eval = (
             (self.global_step // args.eval_every + 1) * args.eval_every if args.eval_every > 0 else None
         )
@@ -552,6 +566,43 @@ class Trainer(Learner):
             )
             self._next_checkpoint += args.checkpoint_every
         return evaluation
+
+    def _run_state(self) -> tuple[dict[str, torch.Tensor], dict]:
+        """Where every env is: its episode index and the actions of its episode so far (replayed
+        on resume), the training episodes' running return and length, the discounted return the
+        reward scaler accumulates."""
+        tensors = {}
+        for i, env in enumerate(self.envs.envs):
+            actions = np.stack(env.actions) if env.actions else np.zeros((0, self.act_dim), np.float32)
+            tensors[f"env.{i}.actions"] = torch.as_tensor(actions)
+        meta = {
+            "episodes": [env.episode for env in self.envs.envs],
+            "episode_return": self._episode_return.tolist(),
+            "episode_length": self._episode_length.tolist(),
+            "discounted_return": self.scaler.ret.tolist(),
+        }
+        return tensors, meta
+
+    def _restore_envs(self) -> np.ndarray:
+        """Bring every env back to where the saved run left it; the observations there."""
+        state, path = self._saved_state, self.ckpt_dir / "trainer_state.safetensors"
+        episodes = state.metadata.get("episodes")
+        if episodes is None:
+            raise CheckpointError(f"{path}: holds no environment state (written by an older fpo-train)")
+        if len(episodes) != self.args.num_envs:
+            raise CheckpointError(
+                f"{path}: mismatched run: {len(episodes)} envs, resume asked for {self.args.num_envs}"
+            )
+        observations = []
+        for i, (env, episode) in enumerate(zip(self.envs.envs, episodes)):
+            try:
+                observations.append(env.restore(episode, state.tensors[f"env.{i}.actions"].numpy()))
+            except (KeyError, ValueError) as err:
+                raise CheckpointError(f"{path}: cannot restore env {i}: {err}") from None
+        self._episode_return = np.array(state.metadata["episode_return"], dtype=np.float64)
+        self._episode_length = np.array(state.metadata["episode_length"], dtype=np.int64)
+        self.scaler.ret = np.array(state.metadata["discounted_return"], dtype=np.float64)
+        return np.stack(observations).astype(self.envs.single_observation_space.dtype)
 
     def _evaluate(self) -> EvalResult:
         return evaluate(self.policy(), self.args.env, self.args.eval_episodes, seed=10_000, env=self.eval_env)
