@@ -75,6 +75,7 @@ BACKINGS: dict[str, _Backing] = {
     tasks.REACH.env_id: _Backing("SO100ReachMS-v1", terminate_on_success=False),
     tasks.REACH_TWO_GOALS.env_id: _Backing("SO100ReachTwoGoalsMS-v1", terminate_on_success=False),
     tasks.PICK_CUBE.env_id: _Backing("PickCubeSO100-v1", terminate_on_success=True),
+    tasks.PICK_LIFT.env_id: _Backing("SO100PickLiftMS-v1", terminate_on_success=False),
     tasks.GRASP_CUBE.env_id: _Backing(
         "SO100GraspCube-v1", terminate_on_success=True, rgb_obs_mode="rgb+segmentation"
     ),
@@ -128,7 +129,8 @@ class SO100Sim:
         configure_vulkan()
         import mani_skill.envs  # noqa: F401  (registers ManiSkill's envs)
 
-        import fpo_sim.maniskill_reach  # noqa: F401  (registers ours)
+        import fpo_sim.maniskill_pick
+        import fpo_sim.maniskill_reach  # noqa: F401
 
         kwargs = dict(
             obs_mode="state_dict" if obs_mode == "state" else self.backing.rgb_obs_mode,

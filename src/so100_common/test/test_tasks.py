@@ -24,6 +24,7 @@ def test_registry():
         "SO100ReachTwoGoals-v1",
         "fpo_sim/PickCubeSO100-v1",
         "fpo_sim/SO100GraspCube-v1",
+        "SO100PickLift-v1",
     }
     assert tasks.get("fpo_sim.envs:SO100Reach-v1") is tasks.REACH
     with pytest.raises(KeyError, match="unknown task"):

@@ -17,8 +17,9 @@ in the robot's ``Base`` frame: :mod:`so100_common.core.kinematics`):
   ``goal`` holds K target points (x, y, z, x, y, z, ...), ``tcp`` is the forward kinematics of q
   (:func:`so100_common.core.kinematics.tcp_position`), so nothing beyond ``joint_states`` and
   ``task/state`` is needed. obs_dim = 15 + 6 K: 21 for one goal, 27 for two.
-- ``"joints_goal"`` (the shipped ManiSkill tasks ``PickCubeSO100-v1`` and ``SO100GraspCube-v1``,
-  ids ``fpo_sim/PickCubeSO100-v1`` and ``fpo_sim/SO100GraspCube-v1`` here)::
+- ``"joints_goal"`` (our pick-and-lift task ``SO100PickLift-v1``, and the shipped ManiSkill tasks
+  ``PickCubeSO100-v1`` and ``SO100GraspCube-v1``, ids ``fpo_sim/PickCubeSO100-v1`` and
+  ``fpo_sim/SO100GraspCube-v1`` here)::
 
       q (6) rad | qd (6) rad/s | goal (G)
 
@@ -38,6 +39,7 @@ joint positions::
   commanded at 20 Hz. The simulated arm's PD drive realises about 40% of a step per tick, so the
   arm moves at up to about 0.8 rad/s. At ManiSkill's 0.05 rad the reach policy was slower to learn
   (benchmarks/README.md, "FPO vs PPO on the reach task").
+- pick-and-lift: the reach tasks' bounds.
 - the shipped ManiSkill tasks: 0.05 rad (arm) and 0.2 rad (gripper), ManiSkill's so100
   ``pd_joint_delta_pos`` bounds.
 
@@ -223,7 +225,17 @@ PICK_CUBE = TaskSpec(
 GRASP_CUBE = TaskSpec(
     "fpo_sim/SO100GraspCube-v1", "joints_goal", goal_dim=0, control_rate_hz=20.0, episode_steps=64
 )
-TASKS: dict[str, TaskSpec] = {s.env_id: s for s in (REACH, REACH_TWO_GOALS, PICK_CUBE, GRASP_CUBE)}
+# Pick and lift (fpo_sim.maniskill_pick): the reach tasks' joint steps (the arm has to travel to
+# the cube, then lift it), 100 steps (5 s), no early end.
+PICK_LIFT = TaskSpec(
+    "SO100PickLift-v1",
+    "joints_goal",
+    goal_dim=0,
+    control_rate_hz=20.0,
+    max_delta_rad=REACH_MAX_DELTA_RAD,
+    episode_steps=100,
+)
+TASKS: dict[str, TaskSpec] = {s.env_id: s for s in (REACH, REACH_TWO_GOALS, PICK_CUBE, GRASP_CUBE, PICK_LIFT)}
 
 
 def get(env_id: str) -> TaskSpec:

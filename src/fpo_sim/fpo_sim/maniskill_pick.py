@@ -1,0 +1,95 @@
+"""Our SO-100 pick-and-lift task as a ManiSkill3 environment (registered with ManiSkill on import).
+
+``SO100PickLiftMS-v1``: pick up the cube from the table and hold it lifted. It is ManiSkill's
+PickCubeSO100-v1 scene (table, 2.5 cm red cube, the SO-100 at the table's edge, the same base
+camera) with the rules of :mod:`fpo_sim.core.pick_reward`: a staged dense reward (reach, grasp,
+lift) and success = the cube held 4 cm above the table. Use it through
+:mod:`fpo_sim.maniskill_adapter` (gymnasium id ``SO100PickLift-v1``).
+
+Why not PickCubeSO100-v1's own rules: its success asks the cube to be placed within 1.6 cm of a
+random point in the air with the arm at rest, and its reward pays for that placement; lifting is
+the skill a pick needs first, and a success that says so can be checked from the camera image.
+
+- Frames: ManiSkill's world frame (the table top is z = 0; the robot's base stands at
+  (-0.725, 0, 0), turned 90 degrees about z, as in PickCubeSO100-v1).
+- Episode start (each drawn from the episode's seed): the arm at ManiSkill's table pose for the
+  SO-100 (0, 0, 0, pi/2, pi/2, 0 rad) plus normal noise of 0.02 rad per joint, clipped to the joint
+  limits; the cube flat on the table, its centre uniform in the 10 x 10 cm square around
+  (-0.46, 0), turned uniformly about z. The green marker (no collision) shows the lift target
+  above the cube's start.
+- Observation extras (``TaskState.goal`` of the ``joints_goal`` layout, in this order):
+  is_grasped (1), tcp_pose (7: position, quaternion wxyz), goal_pos (3: the lift target), and with
+  state observations obj_pose (7), tcp_to_obj_pos (3), obj_to_goal_pos (3): 24 values.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import sapien
+import torch
+from mani_skill.envs.tasks.tabletop.pick_cube import PickCubeEnv
+from mani_skill.utils.registration import register_env
+from mani_skill.utils.structs.pose import Pose
+from transforms3d.euler import euler2quat
+
+from fpo_sim.core.pick_reward import LIFT_HEIGHT_M, MAX_REWARD, pick_lift_reward, pick_lift_success
+from so100_common.core.joints import clip_to_limits
+
+# ManiSkill's table-scene start pose of the SO-100, rad, contract order, and its base pose.
+TABLE_START_QPOS_RAD = (0.0, 0.0, 0.0, np.pi / 2, np.pi / 2, 0.0)
+INIT_QPOS_NOISE_RAD = 0.02
+BASE_POSITION_M = (-0.725, 0.0, 0.0)
+
+
+@register_env("SO100PickLiftMS-v1", max_episode_steps=100)
+class SO100PickLiftEnv(PickCubeEnv):
+    """SO-100 pick-and-lift on ManiSkill's PickCubeSO100 table (see the module docstring)."""
+
+    def __init__(self, *args, robot_uids="so100", **kwargs):
+        super().__init__(*args, robot_uids=robot_uids, robot_init_qpos_noise=INIT_QPOS_NOISE_RAD, **kwargs)
+
+    def _initialize_episode(self, env_idx: torch.Tensor, options: dict):
+        with torch.device(self.device):
+            n = len(env_idx)
+            self.table_scene.initialize(env_idx)
+            rngs = self._batched_episode_rng[env_idx]
+            noise = rngs.normal(0.0, INIT_QPOS_NOISE_RAD, size=len(TABLE_START_QPOS_RAD)).reshape(n, -1)
+            qpos = clip_to_limits(np.array(TABLE_START_QPOS_RAD) + noise)
+            self.agent.reset(torch.tensor(qpos, dtype=torch.float32))
+            self.agent.robot.set_pose(sapien.Pose(list(BASE_POSITION_M), q=euler2quat(0, 0, np.pi / 2)))
+
+            half = self.cube_spawn_half_size
+            xy = rngs.uniform(-half, half, size=2).reshape(n, 2) + np.array(self.cube_spawn_center)
+            yaw = rngs.uniform(0.0, 2 * np.pi, size=1).reshape(n)
+            xyz = np.concatenate([xy, np.full((n, 1), self.cube_half_size)], axis=1)
+            quat = np.stack([np.cos(yaw / 2), np.zeros(n), np.zeros(n), np.sin(yaw / 2)], axis=1)
+            self.cube.set_pose(
+                Pose.create_from_pq(
+                    torch.tensor(xyz, dtype=torch.float32), torch.tensor(quat, dtype=torch.float32)
+                )
+            )
+            goal = xyz.copy()
+            goal[:, 2] += LIFT_HEIGHT_M
+            self.goal_site.set_pose(Pose.create_from_pq(torch.tensor(goal, dtype=torch.float32)))
+
+    def cube_lift_m(self) -> torch.Tensor:
+        """(N,) height of the cube's bottom above the table, m (the cube's centre height minus its
+        half size: exact while it lies flat or hangs level, a lower bound when tilted)."""
+        return self.cube.pose.p[:, 2] - self.cube_half_size
+
+    def evaluate(self):
+        is_grasped = self.agent.is_grasping(self.cube)
+        lift = self.cube_lift_m()
+        tcp_to_cube = torch.linalg.norm(self.cube.pose.p - self.agent.tcp_pose.p, axis=1)
+        return {
+            "success": pick_lift_success(is_grasped, lift),
+            "is_grasped": is_grasped,
+            "lift_m": lift,
+            "tcp_to_cube_m": tcp_to_cube,
+        }
+
+    def compute_dense_reward(self, obs, action, info: dict):
+        return pick_lift_reward(info["tcp_to_cube_m"], info["is_grasped"], info["lift_m"])
+
+    def compute_normalized_dense_reward(self, obs, action, info: dict):
+        return self.compute_dense_reward(obs, action, info) / MAX_REWARD

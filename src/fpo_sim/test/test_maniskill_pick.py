@@ -1,0 +1,123 @@
+"""The pick-and-lift task: its rules (fpo_sim.core.pick_reward) and its ManiSkill env."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from fpo_sim.core.pick_reward import LIFT_HEIGHT_M, MAX_REWARD, pick_lift_reward, pick_lift_success
+from so100_common.core import tasks
+from so100_common.core.joints import outside_limits
+
+
+def reward(distance_m, grasped, lift_m) -> float:
+    return float(
+        pick_lift_reward(torch.tensor([distance_m]), torch.tensor([grasped]), torch.tensor([lift_m]))[0]
+    )
+
+
+def test_each_stage_pays_more_than_every_state_of_the_stages_before():
+    far, near = reward(0.3, False, 0.0), reward(0.005, False, 0.0)
+    assert 0.0 < far < near < 1.0
+    # Lifting without a grasp (the cube knocked up) pays nothing for the lift.
+    assert reward(0.005, False, 0.03) == pytest.approx(near)
+    grasped = reward(0.01, True, 0.0)
+    assert grasped > 1.0
+    assert near < grasped
+    half_lifted, almost = reward(0.01, True, LIFT_HEIGHT_M / 2), reward(0.01, True, 0.99 * LIFT_HEIGHT_M)
+    assert grasped < half_lifted < almost < 3.0
+    assert reward(0.03, True, LIFT_HEIGHT_M) == MAX_REWARD  # success is the maximum, however held
+
+
+def test_success_needs_the_grasp_and_the_height():
+    grasped = torch.tensor([True, True, False, True])
+    lift = torch.tensor([LIFT_HEIGHT_M, 0.01, 0.1, 0.2])
+    assert pick_lift_success(grasped, lift).tolist() == [True, False, False, True]
+
+
+@pytest.fixture(scope="module")
+def pick_env():
+    from fpo_sim.maniskill_adapter import simulator_unavailable
+
+    reason = simulator_unavailable()
+    if reason:
+        pytest.skip(reason)
+    import gymnasium as gym
+
+    import fpo_sim.envs  # noqa: F401
+
+    env = gym.make("SO100PickLift-v1")
+    yield env
+    env.close()
+
+
+@pytest.mark.slow
+def test_observation_layout_is_joints_then_the_stated_extras(pick_env):
+    spec = pick_env.unwrapped.task_spec
+    assert tasks.from_dict(spec).obs_dim == 36 == pick_env.observation_space.shape[0]
+    pick_env.reset(seed=4)
+    for _ in range(5):
+        obs, *_ = pick_env.step(pick_env.action_space.sample())
+    ms = pick_env.unwrapped.sim._env
+    q = ms.agent.robot.get_qpos()[0].numpy()
+    np.testing.assert_allclose(obs[:6], q, atol=1e-6)
+    extras = obs[12:]
+    cube, tcp = ms.cube.pose.p[0].numpy(), ms.agent.tcp_pose.p[0].numpy()
+    assert extras[0] == 0.0  # is_grasped: the jaws are nowhere near the cube yet
+    np.testing.assert_allclose(extras[1:4], tcp, atol=1e-6)
+    np.testing.assert_allclose(
+        extras[8:11], [*ms.goal_site.pose.p[0, :2].numpy(), 0.0125 + LIFT_HEIGHT_M], atol=1e-6
+    )
+    np.testing.assert_allclose(extras[11:14], cube, atol=1e-6)
+    np.testing.assert_allclose(extras[18:21], cube - tcp, atol=1e-5)
+    np.testing.assert_allclose(extras[21:24], extras[8:11] - cube, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_episodes_start_inside_the_limits_with_the_cube_on_the_table_and_run_their_length(pick_env):
+    ms = pick_env.unwrapped.sim._env
+    starts = []
+    for seed in range(12):
+        pick_env.reset(seed=seed)
+        q = ms.agent.robot.get_qpos()[0].numpy().astype(np.float64)
+        assert not outside_limits(q).any()
+        cube = ms.cube.pose.p[0].numpy()
+        assert abs(cube[0] + 0.46) <= 0.05 + 1e-6
+        assert abs(cube[1]) <= 0.05 + 1e-6
+        assert cube[2] == pytest.approx(0.0125, abs=1e-4)
+        starts.append(cube.copy())
+    assert len({tuple(np.round(s, 4)) for s in starts}) == 12
+    pick_env.reset(seed=3)
+    again = ms.cube.pose.p[0].numpy()
+    np.testing.assert_array_equal(again, starts[3])  # the seed decides the episode
+    steps, done = 0, False
+    while not done:
+        _, r, terminated, truncated, _ = pick_env.step(pick_env.action_space.sample())
+        steps += 1
+        done = terminated or truncated
+        assert 0.0 <= r <= 1.0  # the normalised dense reward
+        assert not terminated  # no early end
+    assert steps == 100
+
+
+@pytest.mark.slow
+def test_the_table_and_the_cube_are_in_the_camera_image(maniskill_env):
+    from mani_skill.utils.structs.pose import Pose
+
+    def red_and_wood(image):
+        r, g, b = (image[..., c].astype(int) for c in range(3))
+        red = (r > 150) & (g < 50) & (b < 50)
+        wood = (r > g + 20) & (g > b) & (r > 80) & ~red
+        return int(red.sum()), float(wood.mean())
+
+    env = maniskill_env("SO100PickLift-v1", obs_mode="rgb")
+    obs, _ = env.reset(seed=0)
+    red, wood = red_and_wood(obs["rgb"])
+    assert red >= 8, "the red cube is not in the image"
+    assert wood > 0.5, "the table does not fill most of the view"
+    # The red pixels are the cube's: moved off the table, they are gone.
+    ms = env.unwrapped.sim._env
+    ms.cube.set_pose(Pose.create_from_pq(torch.tensor([[5.0, 5.0, 0.0125]])))
+    obs, *_ = env.step(np.zeros(6, np.float32))
+    assert red_and_wood(obs["rgb"])[0] == 0
