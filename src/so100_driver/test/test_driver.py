@@ -385,3 +385,52 @@ def test_bring_up_never_rewrites_the_calibration_of_a_servo_holding_torque(make_
     assert "servo 2 holds torque" in status.message
     assert servo.get("Homing_Offset") == 0
     assert servo.torque_on()
+
+
+@pytest.mark.parametrize("limit", [300, 500])
+def test_a_grasp_stalls_the_jaw_at_its_torque_limit_not_at_full_torque(make_driver, limit):
+    """The jaw limit goes to Torque_Limit (in force now) and Max_Torque_Limit (its power-up
+    value); closing on an object, the emulated jaw stops there and pushes with that load only."""
+    driver, emulator = make_driver(gripper_max_torque=limit, gripper_protection_current=1000)
+    driver.cycle()
+    jaw = emulator.servo(joints.SERVO_IDS[-1])
+    assert (jaw.get("Torque_Limit"), jaw.get("Max_Torque_Limit")) == (limit, limit)
+    assert emulator.servo(1).get("Torque_Limit") == 1000  # the arm joints keep theirs
+    start = driver.latest_sample().position_rad.copy()
+    start[-1] = 0.5  # open the jaw first
+    driver.command_positions(start)
+    assert run_until(driver, lambda: abs(driver.latest_sample().position_rad[-1] - 0.5) < 2 * RAD_PER_TICK)
+    closed = start.copy()
+    closed[-1] = joints.JOINT_LIMITS["gripper"].lower_rad + 0.05
+    # An object 0.2 rad into the closing move.
+    direction = np.sign(
+        driver.calibration.rad_to_ticks(closed)[-1] - driver.calibration.rad_to_ticks(start)[-1]
+    )
+    emulator.place_obstacle(jaw.servo_id, jaw.actual_ticks + direction * 0.2 / RAD_PER_TICK)
+    loads = []
+    for _ in range(60):  # the policy keeps commanding the closed jaw, as it would while holding
+        driver.command_positions(closed)
+        cycles(driver, 1)
+        loads.append(abs(jaw.get("Present_Load")))
+    assert max(loads) == limit
+    assert loads[-10:] == [limit] * 10
+    assert driver.latest_sample().position_rad[-1] == pytest.approx(
+        start[-1] - 0.2 * np.sign(start[-1] - closed[-1]), abs=0.01
+    )
+    # Without the limit the same stall would push at full torque.
+    jaw.set("Torque_Limit", 1000)
+    jaw.step(0.0)
+    assert abs(jaw.get("Present_Load")) == 1000
+
+
+def test_the_protection_current_caps_the_emulated_load():
+    from so100_driver.core.emulator import EmulatedServo
+
+    servo = EmulatedServo(6)
+    servo.set("Torque_Enable", 1)
+    servo.set("Protection_Current", 150)
+    servo.set("Goal_Position", servo.present_ticks() + 500)
+    servo.obstacle = (servo.actual_ticks, 1)
+    servo.step(0.01)
+    assert servo.get("Present_Load") == 300
+    assert servo.get("Present_Current") == 150

@@ -126,7 +126,9 @@ class DriverConfig:
     acceleration: int = setting(254, 0, 254)
     """Servo acceleration register (254 = fastest)"""
     gripper_max_torque: int = setting(500, 0, 1000)
-    """Gripper Max_Torque_Limit (0.1 %), against burnout"""
+    """Jaw torque limit, 0.1 % of stall torque: written to Torque_Limit (SRAM 48, in force at once)
+    and Max_Torque_Limit (EEPROM 16, its power-up value), so a grasp never stalls the jaw motor at
+    full torque"""
     gripper_protection_current: int = setting(250, 0, 1000)
     """Gripper Protection_Current (6.5 mA units)"""
     gripper_overload_torque: int = setting(25, 0, 100)
@@ -492,6 +494,7 @@ class Driver:
             if servo_id == GRIPPER_ID:
                 settings |= {
                     "Max_Torque_Limit": cfg.gripper_max_torque,
+                    "Torque_Limit": cfg.gripper_max_torque,
                     "Protection_Current": cfg.gripper_protection_current,
                     "Overload_Torque": cfg.gripper_overload_torque,
                 }

@@ -11,7 +11,11 @@ Each servo has a register file laid out like the real control table
   where it is unless moved by hand (:meth:`EmulatedServo.move_by_hand`).
 - **Velocity**: ``Present_Velocity`` in ticks/s (sign-magnitude, bit 15).
 - **Load**: ``Present_Load`` in 0.1 % of stall torque (sign-magnitude, bit 10), proportional to
-  the remaining position error times the P gain, saturated at 1000; 0 with torque off.
+  the remaining position error times the P gain, saturated at ``Torque_Limit`` (SRAM, the limit in
+  force; a power-up takes it from ``Max_Torque_Limit``, EEPROM) and at twice
+  ``Protection_Current`` (so that ``Present_Current``, modelled as half the load in 6.5 mA units,
+  never exceeds it); 0 with torque off. An obstacle (:meth:`BusEmulator.place_obstacle`: an object
+  in the jaw) stops the shaft at a position, so a goal beyond it stalls the servo at that load.
 - **Temperature / voltage**: ``Present_Temperature`` (deg C) rises with load and cools toward
   ambient (first order); ``Present_Voltage`` in 0.1 V is settable.
 - **Errors**: the status error byte carries overload (injected, and the servo cuts its torque,
@@ -90,6 +94,8 @@ class EmulatedServo:
     ambient_c: float = 25.0
     temperature_c: float = 25.0
     overload: bool = False
+    # A raw tick position the shaft cannot pass, and the side it is on (+1: below it), or None.
+    obstacle: tuple[float, int] | None = None
     # A REG_WRITE waiting for ACTION: (address, data).
     registered: tuple[int, bytes] | None = None
     regs: bytearray = field(default_factory=lambda: bytearray(_FILE_SIZE))
@@ -168,15 +174,20 @@ class EmulatedServo:
             error = self.target_ticks() - self.actual_ticks
             speed = self.get("Goal_Velocity") or self.max_speed_ticks_s
             move = max(-speed * dt, min(speed * dt, error))
+            start = self.actual_ticks
             self.actual_ticks += move
-            velocity = move / dt
+            if self.obstacle is not None:
+                at, side = self.obstacle
+                self.actual_ticks = min(self.actual_ticks, at) if side > 0 else max(self.actual_ticks, at)
+            velocity = (self.actual_ticks - start) / dt
         self._refresh(dt, velocity)
 
     def _refresh(self, dt: float, velocity: float = 0.0) -> None:
         load = 0.0
         if self.torque_on():
             error = self.target_ticks() - self.actual_ticks
-            load = max(-1000.0, min(1000.0, error * self.get("P_Coefficient")))
+            cap = min(1000.0, float(self.get("Torque_Limit")), 2.0 * self.get("Protection_Current"))
+            load = max(-cap, min(cap, error * self.get("P_Coefficient")))
         # First-order heating: about 1 deg C/s at full load, cooling toward ambient.
         self.temperature_c += dt * (abs(load) / 1000.0 - 0.02 * (self.temperature_c - self.ambient_c))
         self.set("Present_Position", self.present_ticks())
@@ -237,6 +248,16 @@ class BusEmulator:
             self._last_step = now
             for servo in self.servos.values():
                 servo.step(dt)
+
+    def place_obstacle(self, servo_id: int, actual_ticks: float | None) -> None:
+        """Stop servo ``servo_id``'s shaft at ``actual_ticks`` (raw) from the side it is on now, as
+        an object between the jaws would; None removes it."""
+        with self.lock:
+            servo = self.servos[servo_id]
+            if actual_ticks is None:
+                servo.obstacle = None
+            else:
+                servo.obstacle = (float(actual_ticks), 1 if actual_ticks >= servo.actual_ticks else -1)
 
     def inject_overload(self, servo_id: int) -> None:
         with self.lock:
