@@ -1,6 +1,7 @@
 """The simulated SO-100 driven by a flow policy: sim node + policy node (+ robot_state_publisher, RViz).
 
 ros2 launch fpo_policy sim.launch.py rviz:=true
+ros2 launch fpo_policy sim.launch.py task:=pick      # the shipped pick-and-lift policy
 ros2 launch fpo_policy sim.launch.py use_sim_time:=true   # on the sim's /clock, faster than real time
 """
 
@@ -12,6 +13,7 @@ def generate_launch_description():
         "sim",
         (
             "checkpoint",
+            "task",
             "control_rate_hz",
             "namespace",
             "rviz",

@@ -15,6 +15,7 @@ import pytest
 from fpo_policy import bringup
 
 ROOT = Path(__file__).resolve().parents[1]
+SHIPPED_REACH = str(ROOT / "src" / "fpo_policy" / "checkpoints" / "so100_reach_fpo.safetensors")
 LAUNCH_FILES = sorted((ROOT / "launch").glob("*.launch.py"))
 
 
@@ -78,7 +79,7 @@ def test_argument_strings_parse_by_type():
 
 
 def test_train_bringup_namespaces_pairs_and_shares_rollouts():
-    nodes = bringup.train_loop(bringup.BringupArgs(num_sims=2, checkpoint="/tmp/x.safetensors"))
+    nodes = bringup.train_loop(bringup.BringupArgs(num_sims=2, checkpoint=SHIPPED_REACH))
     assert [(n.executable, n.full_namespace("fleet")) for n in nodes] == [
         ("sim_node", "/fleet/sim0"),
         ("policy_node", "/fleet/sim0"),
@@ -97,14 +98,30 @@ def test_train_bringup_namespaces_pairs_and_shares_rollouts():
 def test_sim_bringup_on_simulated_time_clocks_the_sim_and_runs_the_policy_on_it():
     from fpo_sim.core.sim_loop import SimNodeConfig
 
-    sim, policy = bringup.sim_loop(bringup.BringupArgs(use_sim_time=True, checkpoint="/tmp/x.safetensors"))
+    sim, policy = bringup.sim_loop(bringup.BringupArgs(use_sim_time=True, checkpoint=SHIPPED_REACH))
     assert SimNodeConfig(**sim.parameters).publish_clock
     assert "use_sim_time" not in sim.parameters  # the sim keeps its own time: its timers stay on wall time
     assert policy.parameters["use_sim_time"] is True
-    sim, policy = bringup.sim_loop(bringup.BringupArgs(checkpoint="/tmp/x.safetensors"))
+    sim, policy = bringup.sim_loop(bringup.BringupArgs(checkpoint=SHIPPED_REACH))
     assert "publish_clock" not in sim.parameters
     assert "use_sim_time" not in policy.parameters
     assert bringup.BringupArgs.from_strings({"use_sim_time": "true"}).use_sim_time
+
+
+def test_the_sim_runs_the_task_of_the_checkpoint_and_task_picks_a_shipped_one(tmp_path):
+    from policy_checkpoints import write_policy
+
+    from so100_common.core import tasks
+
+    two_goals = write_policy(tmp_path / "two.safetensors", task=tasks.REACH_TWO_GOALS)
+    sim, policy = bringup.sim_loop(bringup.BringupArgs(checkpoint=str(two_goals)))
+    assert sim.parameters["env_id"] == "SO100ReachTwoGoals-v1"
+    assert policy.parameters["checkpoint"] == str(two_goals)
+    sim, policy = bringup.sim_loop(bringup.BringupArgs(checkpoint=SHIPPED_REACH))
+    assert sim.parameters["env_id"] == "SO100Reach-v1"
+    assert bringup.BringupArgs.from_strings({"task": "pick"}).task == "pick"
+    with pytest.raises(ValueError, match="launch argument task: expected one of"):
+        bringup.BringupArgs.from_strings({"task": "dance"})
 
 
 @pytest.mark.parametrize("config", [bringup.URDF, bringup.RVIZ_CONFIG], ids=lambda c: c.relative_path)
@@ -160,7 +177,7 @@ def _flatten(params: dict, prefix: str = "") -> dict[str, object]:
 ALL_SPECS = {
     (spec.executable, spec.params_files[0].relative_path): spec
     for make in bringup.BRINGUPS.values()
-    for spec in make(bringup.BringupArgs(checkpoint="/tmp/x.safetensors"))
+    for spec in make(bringup.BringupArgs(checkpoint=SHIPPED_REACH))
 }
 
 

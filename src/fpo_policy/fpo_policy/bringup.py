@@ -79,7 +79,10 @@ class BringupArgs:
     (and an ``fpo-bringup`` option); the docstring under it is its description in both."""
 
     checkpoint: str = ""
-    """Policy checkpoint (.safetensors). Empty: the reach checkpoint shipped with fpo_policy."""
+    """Policy checkpoint (.safetensors). Empty: the checkpoint fpo_policy ships for ``task``. The sim
+    runs the checkpoint's own task."""
+    task: str = "reach"
+    """The shipped policy to run when no checkpoint is given: reach or pick."""
     control_rate_hz: float = 0.0
     """Policy (and sim) control rate in Hz. 0: the rate the checkpoint's task was trained at."""
     namespace: str = ""
@@ -102,6 +105,12 @@ class BringupArgs:
     use_sim_time: bool = False
     """Simulation only: the sim node publishes simulated time on /clock (``publish_clock``) and steps
     as fast as the policy answers; every other node runs on it (``use_sim_time``)."""
+
+    def __post_init__(self) -> None:
+        if self.task not in SHIPPED_CHECKPOINTS:
+            raise ValueError(
+                f"launch argument task: expected one of {sorted(SHIPPED_CHECKPOINTS)}, got {self.task!r}"
+            )
 
     @classmethod
     def from_strings(cls, values: dict[str, str]) -> BringupArgs:
@@ -142,11 +151,31 @@ DRIVER_CONFIG = ConfigFile("so100_driver", "config/so100_driver.yaml")
 TRAINER_CONFIG = ConfigFile("fpo_policy", "config/trainer_node.yaml")
 URDF = ConfigFile("so100_common", "description/urdf/so100.urdf")
 RVIZ_CONFIG = ConfigFile("fpo_policy", "config/so100.rviz")
-SHIPPED_CHECKPOINT = ConfigFile("fpo_policy", "checkpoints/so100_reach_fpo.safetensors")
+SHIPPED_CHECKPOINTS = {
+    "reach": ConfigFile("fpo_policy", "checkpoints/so100_reach_fpo.safetensors"),
+    "pick": ConfigFile("fpo_policy", "checkpoints/so100_pick_fpo.safetensors"),
+}
+
+
+def checkpoint_of(args: BringupArgs) -> str:
+    """The checkpoint the policy node loads: ``checkpoint``, or the one shipped for ``task``."""
+    if args.checkpoint:
+        return args.checkpoint
+    path = SHIPPED_CHECKPOINTS[args.task].resolve()
+    if not path.exists():
+        raise FileNotFoundError(f"no {args.task} checkpoint is shipped at {path}; pass checkpoint:=<file>")
+    return str(path)
+
+
+def task_env_id(checkpoint: str) -> str:
+    """The task id a checkpoint was trained on (its task spec), for the sim to run."""
+    from fpo_policy.core.policy import read_policy_checkpoint
+
+    return read_policy_checkpoint(checkpoint).metadata.task_spec(checkpoint).env_id
 
 
 def _policy_node(args: BringupArgs, name: str = "policy_node", **extra: object) -> NodeSpec:
-    parameters: dict[str, object] = {"checkpoint": args.checkpoint or str(SHIPPED_CHECKPOINT.resolve())}
+    parameters: dict[str, object] = {"checkpoint": checkpoint_of(args)}
     if args.control_rate_hz > 0:
         parameters["control_rate_hz"] = args.control_rate_hz
     parameters.update(extra)
@@ -163,7 +192,9 @@ def _sim_node(args: BringupArgs, name: str = "sim_node", **extra: object) -> Nod
 def sim_loop(args: BringupArgs) -> list[NodeSpec]:
     """The simulated arm driven by the policy: sim node + policy node (on the sim's /clock with
     ``use_sim_time``: the sim keeps its own time, the policy node runs on it)."""
-    sim_params: dict[str, object] = {"obs_mode": "rgb"} if args.camera else {}
+    sim_params: dict[str, object] = {"env_id": task_env_id(checkpoint_of(args))}
+    if args.camera:
+        sim_params["obs_mode"] = "rgb"
     policy_params: dict[str, object] = {}
     if args.use_sim_time:
         sim_params["publish_clock"] = True
