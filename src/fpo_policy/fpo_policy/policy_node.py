@@ -44,7 +44,7 @@ from trajectory_msgs.msg import JointTrajectory, JointTrajectoryPoint
 from visualization_msgs.msg import Marker
 
 from fpo_msgs.msg import PolicyAction, PolicyStatus, PolicyUpdate, TaskState
-from fpo_policy.core.control_loop import ControlConfig, ControlLoop, NodeConfig, TickStats, load_for_control
+from fpo_policy.core.control_loop import ControlConfig, ControlLoop, NodeConfig
 from fpo_policy.core.safety import SafetyConfig, SafetyFilter, SafetyState
 from so100_common import topics
 from so100_common.core.joints import JOINT_NAMES
@@ -128,7 +128,6 @@ class PolicyNode(Node):
             if self.node_config.publish_actions
             else None
         )
-        self._goal_stamp_ns = -1
         self._status_pub = self.create_publisher(PolicyStatus, topics.POLICY_STATUS, topics.QOS_STATUS)
         self._diagnostics_pub = self.create_publisher(DiagnosticArray, topics.DIAGNOSTICS, topics.QOS_STATUS)
         self._status_marker_pub = self.create_publisher(
@@ -136,8 +135,7 @@ class PolicyNode(Node):
         )
 
         self._period_s = self.loop.period_s()
-        self.stats = TickStats(self._period_s, control.stats_window)
-        self._window = TickStats(self._period_s, control.stats_window)
+        self.loop.start_timing()
         self._reason = ""
         self._timer = self.create_timer(self._period_s, self._tick)
         self._old_timers: list = []
@@ -199,12 +197,9 @@ class PolicyNode(Node):
 
     def _load_now(self, path: str) -> None:
         """Load the start-up checkpoint; a bad one leaves the node safe in NO_POLICY."""
-        try:
-            self.loop.install(load_for_control(path))
-        except (ValueError, OSError) as err:
-            self.loop.reloads.reloads_failed += 1
-            self.loop.reloads.last_error = f"{type(err).__name__}: {err}"
-            self.get_logger().error(f"checkpoint refused, nothing is commanded: {err}")
+        error = self.loop.load_now(path)
+        if error:
+            self.get_logger().error(f"checkpoint refused, nothing is commanded: {error}")
             return
         loaded = self.loop.current
         self.get_logger().info(
@@ -218,8 +213,7 @@ class PolicyNode(Node):
         started = time.monotonic()
         start = self._now_s()
         if self._action_pub is not None and not self._answerable():
-            self.stats.record(start, time.monotonic() - started)
-            self._window.record(start, time.monotonic() - started)
+            self.loop.record_tick(start, time.monotonic() - started)
             return
         stamp = None
         if self._joint_state is not None:
@@ -228,9 +222,8 @@ class PolicyNode(Node):
             stamp = msg.header.stamp
             self.loop.safety.observe(msg.name, msg.position, msg.velocity, stamp_s=received)
         if self._task_state is not None:
-            self.loop.goal = np.asarray(self._task_state.goal, dtype=np.float64)
-            self.loop.goal_env_id = self._task_state.env_id
-            self._goal_stamp_ns = nanoseconds(self._task_state.header.stamp)
+            task = self._task_state
+            self.loop.observe_goal(task.goal, task.env_id, nanoseconds(task.header.stamp))
             self._task_state = None
 
         result = self.loop.tick(start)
@@ -240,9 +233,7 @@ class PolicyNode(Node):
         if self._action_pub is not None and result.sample is not None:
             self._publish_action(result.sample, stamp)
         self._reason = decision.reason
-        work = time.monotonic() - started
-        self.stats.record(start, work)
-        self._window.record(start, work)
+        self.loop.record_tick(start, time.monotonic() - started)
 
         for r in result.reloads:
             if r.loaded is not None:
@@ -259,17 +250,17 @@ class PolicyNode(Node):
         self._timer.cancel()
         self._old_timers = [self._timer]
         self._period_s = period_s
-        self.stats.period_s = self._window.period_s = period_s
+        self.loop.retime(period_s)
         self._timer = self.create_timer(period_s, self._tick)
         self.get_logger().info(f"control loop now at {1.0 / period_s:g} Hz")
 
     def _answerable(self) -> bool:
-        """Acting for training: a joint state not yet acted on, with its task/state (same stamp) in."""
-        if self._joint_state is None:
-            return False
-        pending = self._task_state
-        goal_stamp = nanoseconds(pending.header.stamp) if pending is not None else self._goal_stamp_ns
-        return goal_stamp >= nanoseconds(self._joint_state[0].header.stamp)
+        """Acting for training: the control loop's rule, on the stamps of what is waiting."""
+        state, task = self._joint_state, self._task_state
+        return self.loop.ready_to_act(
+            None if state is None else nanoseconds(state[0].header.stamp),
+            None if task is None else nanoseconds(task.header.stamp),
+        )
 
     def _publish_action(self, sample, stamp) -> None:
         msg = PolicyAction()
@@ -299,11 +290,11 @@ class PolicyNode(Node):
         state = self.loop.state
         msg.safety_state, msg.safety_state_text = int(state), state.name
         msg.control_rate_hz = 1.0 / self._period_s
-        window = self._window.summary()
+        window = self.loop.window.summary()
         msg.tick_period_mean_s, msg.tick_period_p99_s = window.tick_period_mean_s, window.tick_period_p99_s
         msg.inference_time_mean_s = window.inference_time_mean_s
         msg.inference_time_p99_s = window.inference_time_p99_s
-        msg.ticks, msg.overruns = self.stats.ticks, self.stats.overruns
+        msg.ticks, msg.overruns = self.loop.stats.ticks, self.loop.stats.overruns
         for name, value in self.loop.safety.counters.as_dict().items():
             if hasattr(msg, name):
                 setattr(msg, name, value)
@@ -315,7 +306,7 @@ class PolicyNode(Node):
         self._status_pub.publish(msg)
         self._diagnostics_pub.publish(self._diagnostics(msg))
         self._status_marker_pub.publish(status_marker(msg))
-        self._window = TickStats(self._period_s, self.loop.config.stats_window)
+        self.loop.next_window()
 
     def _diagnostics(self, status: PolicyStatus) -> DiagnosticArray:
         state = SafetyState(status.safety_state)
@@ -324,7 +315,7 @@ class PolicyNode(Node):
             if state in (SafetyState.ACTIVE, SafetyState.RAMPING)
             else DiagnosticStatus.WARN
         )
-        summary = self.stats.summary()
+        summary = self.loop.stats.summary()
         values = {
             "policy_id": status.policy_id,
             "policy_version": status.policy_version,

@@ -329,3 +329,45 @@ def test_period_follows_the_task_unless_configured(checkpoint):
 def test_bad_control_config_is_refused(config):
     with pytest.raises(ValueError, match="ControlConfig"):
         ControlConfig(**config)
+
+
+# The acting rule, timing and the start-up load -------------------------------------------------------
+
+
+def test_acting_for_training_waits_for_a_new_state_and_its_task_state(checkpoint):
+    loop = loop_with(checkpoint)
+    assert not loop.ready_to_act(None)  # no joint state waiting
+    assert not loop.ready_to_act(2_000)  # its task/state has not come
+    assert loop.ready_to_act(2_000, pending_goal_stamp_ns=2_000)  # it is waiting too
+    loop.observe_goal(GOAL, "SO100Reach-v1", 2_000)
+    np.testing.assert_array_equal(loop.goal, GOAL)
+    assert loop.goal_env_id == "SO100Reach-v1"
+    assert loop.ready_to_act(2_000)
+    assert not loop.ready_to_act(3_000)  # the next state, before its task/state
+    assert not loop.ready_to_act(3_000, pending_goal_stamp_ns=2_500)
+
+
+def test_tick_statistics_cover_the_run_and_the_status_window(checkpoint):
+    loop = loop_with(checkpoint)
+    loop.start_timing()
+    assert loop.stats.period_s == pytest.approx(1 / 20)
+    for i in range(10):
+        loop.record_tick(i * 0.05, 0.001)
+    assert (loop.stats.ticks, loop.window.ticks) == (10, 10)
+    loop.next_window()
+    loop.record_tick(0.5, 0.001)
+    assert (loop.stats.ticks, loop.window.ticks) == (11, 1)
+    loop.retime(0.02)
+    assert loop.stats.period_s == loop.window.period_s == 0.02
+
+
+def test_a_refused_start_up_checkpoint_is_counted_and_leaves_no_policy(tmp_path, checkpoint):
+    loop = ControlLoop()
+    error = loop.load_now(str(corrupt(checkpoint)))
+    assert str(checkpoint) in error
+    assert loop.current is None
+    assert loop.reloads.reloads_failed == 1
+    assert loop.reloads.last_error.startswith("CheckpointError: ")
+    assert loop.load_now(str(write_policy(tmp_path / "good.safetensors"))) == ""
+    assert loop.current is not None
+    assert loop.reloads.reloads_failed == 1

@@ -142,9 +142,7 @@ class SimNode(Node):
         while self._inbox:
             msg = self._inbox.popleft()
             if isinstance(msg, Bool):
-                if msg.data and not self.loop.estop_latched:
-                    self.loop.engage_estop()
-                    self.get_logger().warning("e-stop latched: commands refused until ~/reset_estop")
+                self._estop(msg)
                 continue
             try:
                 if isinstance(msg, JointTrajectory):
@@ -155,6 +153,10 @@ class SimNode(Node):
                 self.get_logger().warning(
                     f"command rejected ({e.reason}): {e}", throttle_duration_sec=self.config.warn_throttle_s
                 )
+
+    def _estop(self, msg: Bool) -> None:
+        if self.loop.on_estop_message(msg.data):
+            self.get_logger().warning("e-stop latched: commands refused until ~/reset_estop")
 
     def _on_reset(self, request, response):
         response.success = True
@@ -207,9 +209,9 @@ class SimNode(Node):
             self._sim_time_ns += self._period_ns
         if self.recorder is not None:
             self._record(answer, applied, result)
-        if (result.terminated or result.truncated) and self.config.auto_reset:
+        if self.loop.reset_pending:
             self._publish_task(result, self._now()[0])  # the episode's last step
-            self.loop.reset()
+            self.loop.start_pending_episode()
             result = self.loop.state()
         self._publish_lockstep_state(result)
 
@@ -257,10 +259,7 @@ class SimNode(Node):
         while self._inbox:
             msg = self._inbox.popleft()
             if isinstance(msg, Bool):
-                if msg.data:
-                    if not self.loop.estop_latched:
-                        self.get_logger().warning("e-stop latched: commands refused until ~/reset_estop")
-                    self.loop.engage_estop()
+                self._estop(msg)
             elif isinstance(msg, JointTrajectory):
                 self.lockstep.offer_command(nanoseconds(msg.header.stamp), msg)
             elif isinstance(msg, PolicyAction):

@@ -104,6 +104,37 @@ def test_episodes_end_and_auto_reset(sim):
     assert nxt.observation.shape == (loop.spec.obs_dim,)
 
 
+def test_the_estop_topic_latches_once_and_false_never_clears(sim):
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    assert not loop.on_estop_message(False)
+    assert not loop.estop_latched
+    assert loop.on_estop_message(True)  # newly latched: the node logs it once
+    assert not loop.on_estop_message(True)
+    assert not loop.on_estop_message(False)
+    assert loop.estop_latched
+    with pytest.raises(CommandRejected):
+        loop.command(TARGET)
+
+
+def test_a_pending_episode_starts_when_asked_or_at_the_next_tick(sim):
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=True, seed=3))
+    for _ in range(loop.spec.episode_steps - 1):
+        loop.tick()
+        assert not loop.reset_pending
+    last = loop.tick()
+    assert last.truncated
+    assert loop.reset_pending
+    assert loop.start_pending_episode()  # what the lockstep node does, to publish the new state
+    assert (loop.episode, loop.state().step) == (2, 0)
+    assert not loop.reset_pending
+    assert not loop.start_pending_episode()
+    assert loop.tick().step == 1  # no second reset
+    manual = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    for _ in range(manual.spec.episode_steps):
+        manual.tick()
+    assert not manual.reset_pending
+
+
 def test_a_results_observation_is_the_simulators(sim):
     """Built on demand from the result's own joints and goal, it equals the adapter's observation."""
     loop = SimLoop(sim, SimNodeConfig(auto_reset=False))

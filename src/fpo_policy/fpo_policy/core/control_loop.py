@@ -264,6 +264,11 @@ class ControlLoop:
     """Task id the goal came with (TaskState.env_id); empty: not stated."""
     last_action: np.ndarray | None = None
     act_errors: int = 0
+    stats: TickStats | None = field(default=None, init=False)
+    """Tick timing since :meth:`start_timing` (ticks, overruns, missed ticks)."""
+    window: TickStats | None = field(default=None, init=False)
+    """Tick timing since the last status report (:meth:`next_window`)."""
+    _goal_stamp_ns: int = field(default=-1, init=False, repr=False)
     _sample: PolicySample | None = field(default=None, init=False, repr=False)
 
     def period_s(self) -> float:
@@ -276,6 +281,54 @@ class ControlLoop:
 
     def install(self, loaded: LoadedPolicy) -> None:
         self.current = loaded
+
+    def load_now(self, path: str) -> str:
+        """Load and install ``path`` in this thread (the start-up checkpoint); returns "" or, for a
+        refused checkpoint (counted as a failed load; the loop stays as it was), why."""
+        try:
+            self.install(load_for_control(path))
+        except (ValueError, OSError) as err:
+            self.reloads.reloads_failed += 1
+            self.reloads.last_error = f"{type(err).__name__}: {err}"
+            return str(err)
+        return ""
+
+    # Inputs and the acting rule ------------------------------------------------------------------
+
+    def observe_goal(self, goal, env_id: str, stamp_ns: int) -> None:
+        """Store a task/state: its goal, the task id it names and its stamp (ns)."""
+        self.goal = np.asarray(goal, dtype=np.float64)
+        self.goal_env_id = env_id
+        self._goal_stamp_ns = int(stamp_ns)
+
+    def ready_to_act(self, state_stamp_ns: int | None, pending_goal_stamp_ns: int | None = None) -> bool:
+        """Acting for training (a lockstep sim): act once per new joint state, and only once the
+        task/state of the same moment is in. ``state_stamp_ns``: the stamp of a joint state not yet
+        acted on (None: there is none); ``pending_goal_stamp_ns``: of a task/state not yet stored."""
+        if state_stamp_ns is None:
+            return False
+        goal_stamp = self._goal_stamp_ns if pending_goal_stamp_ns is None else pending_goal_stamp_ns
+        return goal_stamp >= state_stamp_ns
+
+    # Timing --------------------------------------------------------------------------------------
+
+    def start_timing(self) -> None:
+        """Start the tick statistics at the current period (after the start-up load)."""
+        self.stats = TickStats(self.period_s(), self.config.stats_window)
+        self.window = TickStats(self.period_s(), self.config.stats_window)
+
+    def record_tick(self, start_s: float, work_s: float) -> None:
+        """One tick that started at ``start_s`` and took ``work_s`` of work, into both statistics."""
+        self.stats.record(start_s, work_s)
+        self.window.record(start_s, work_s)
+
+    def next_window(self) -> None:
+        """Start a new status window."""
+        self.window = TickStats(self.stats.period_s, self.config.stats_window)
+
+    def retime(self, period_s: float) -> None:
+        """The tick period changed (a reload brought another task rate)."""
+        self.stats.period_s = self.window.period_s = period_s
 
     def swap_pending(self) -> list[ReloadResult]:
         """Swap in what the reloader finished; a failed load leaves the running policy."""

@@ -9,7 +9,9 @@ env) and is driven by the node's timer at the control rate:
   and every command is refused until :meth:`reset_estop`, which keeps holding that position.
 - :meth:`tick` applies the current target for one control step (without any command, the arm
   holds its pose from the start of the episode). Episodes end after ``spec.episode_steps`` steps
-  or on the task's termination; with ``auto_reset`` the next tick starts a new episode.
+  or on the task's termination; with ``auto_reset`` the next tick starts a new episode
+  (:meth:`start_pending_episode` starts it at once).
+- :meth:`on_estop_message` takes the ``estop`` topic: True latches, False never clears.
 - :meth:`reset` starts a new episode now (the arm returns to the task's start pose; the target
   is cleared).
 """
@@ -163,6 +165,14 @@ class SimLoop:
         self._target = target
         return target
 
+    def on_estop_message(self, engage: bool) -> bool:
+        """The ``estop`` topic's value: True latches the e-stop; False does nothing (only
+        :meth:`reset_estop` clears it). Returns whether this message latched it."""
+        if not engage or self.estop_latched:
+            return False
+        self.engage_estop()
+        return True
+
     def engage_estop(self) -> None:
         if not self.estop_latched:
             self.estop_latched = True
@@ -192,10 +202,23 @@ class SimLoop:
         """(6,) the joint positions the arm is driven to now, rad."""
         return self._hold if self._target is None else self._target
 
+    @property
+    def reset_pending(self) -> bool:
+        """The last step ended the episode and ``auto_reset`` will start the next one."""
+        return self._pending_reset
+
+    def start_pending_episode(self) -> bool:
+        """Start the next episode now if one is pending (:attr:`reset_pending`); whether it did.
+        :meth:`tick` does this before stepping; a lockstep node does it at once, to publish the new
+        episode's first state for the policy to answer."""
+        if not self._pending_reset:
+            return False
+        self.reset()
+        return True
+
     def tick(self) -> StepResult:
         start = self._clock()
-        if self._pending_reset:
-            self.reset()
+        self.start_pending_episode()
         reward, success, terminated = self.sim.apply_targets(self.target[None])
         self._step += 1
         truncated = self._step >= self.spec.episode_steps
