@@ -211,3 +211,21 @@ def test_every_executable_and_params_file_is_installed(spec):
     assert spec.executable_path().is_file()
     for config in spec.params_files:
         assert config.resolve().is_file()
+
+
+def test_fpo_bringup_refuses_a_missing_or_corrupt_checkpoint_in_one_line(tmp_path, capsys, monkeypatch):
+    from policy_checkpoints import corrupt, write_policy
+
+    from fpo_policy import bringup_runner
+
+    monkeypatch.setitem(
+        bringup.SHIPPED_CHECKPOINTS, "pick", bringup.ConfigFile("fpo_policy", "checkpoints/none.safetensors")
+    )
+    assert bringup_runner.main(["sim", "--task", "pick", "--out", str(tmp_path)]) == 2
+    assert "no pick checkpoint is shipped at" in capsys.readouterr().err
+    bad = corrupt(write_policy(tmp_path / "bad.safetensors"))
+    assert bringup_runner.main(["sim", "--checkpoint", str(bad), "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert f"{bad}: corrupt" in err
+    assert err.count("\n") == 1
+    assert not list(tmp_path.glob("sim-*"))  # nothing was started

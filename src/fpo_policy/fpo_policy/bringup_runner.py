@@ -246,9 +246,13 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     opts = _parser().parse_args(argv)
-    args = BringupArgs(**{f.name: getattr(opts, f.name) for f in fields(BringupArgs)})
+    try:
+        args = BringupArgs(**{f.name: getattr(opts, f.name) for f in fields(BringupArgs)})
+        specs = BRINGUPS[opts.bringup](args)
+    except (ValueError, OSError) as err:  # a bad argument, a missing or refused checkpoint
+        print(f"[fpo-bringup] {err}", file=sys.stderr)
+        return 2
     run_dir = opts.out / f"{opts.bringup}-{time.strftime('%Y%m%d-%H%M%S')}"
-    specs = BRINGUPS[opts.bringup](args)
     print(f"[fpo-bringup] starting {', '.join(s.executable for s in specs)}; logs in {run_dir}", flush=True)
     stats = RunStats()
     # Ctrl-C or SIGTERM ends the watch; the nodes are then stopped as at the end of any run.
