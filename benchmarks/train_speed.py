@@ -4,7 +4,8 @@ For each task, in one process and alternating ``--rounds`` times (the best of ea
 jobs on a shared machine only ever slow a measurement down):
 
 - ``raw``: the same vector env fpo-train makes (``make_vector_env``: gymnasium's SyncVectorEnv in
-  same-step autoreset, each episode reset from its own seed), stepped with random actions;
+  same-step autoreset, each episode reset from its own seed), replaying the actions of the
+  trainer's first rollout from the same seeds (the same transitions, so the same physics);
 - ``collect``: :meth:`Trainer.collect` (rollout collection: observation normalisation, flow
   sampling, critic values, reward scaling, storage), no update;
 - ``train``: whole iterations of :meth:`Trainer.run`'s loop (collect, advantages, update, log and
@@ -22,6 +23,7 @@ import argparse
 import sys
 import tempfile
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -43,12 +45,12 @@ def timed(fn) -> tuple[float, float]:
     return time.perf_counter() - wall, time.process_time() - cpu
 
 
-def raw_rate(env_id: str, num_envs: int, steps: int) -> tuple[float, float]:
+def raw_rate(env_id: str, num_envs: int, actions: np.ndarray) -> tuple[float, float]:
+    """The vector env alone, replaying ``actions`` (T, N, A) from the same episode seeds: the
+    very transitions the trainer collected, so both rates pay for the same physics (random actions
+    would not: they flail the arm into many more contacts than a policy does)."""
     envs = make_vector_env(env_id, num_envs, seed=0)
     envs.reset()
-    rng = np.random.default_rng(0)
-    actions = rng.uniform(-1, 1, (steps, *envs.action_space.shape)).astype(np.float32)
-    envs.step(actions[0])  # first step after reset: lazy set-up outside the timing
 
     def run():
         for a in actions:
@@ -56,7 +58,7 @@ def raw_rate(env_id: str, num_envs: int, steps: int) -> tuple[float, float]:
 
     wall, cpu = timed(run)
     envs.close()
-    return steps * num_envs / wall, steps * num_envs / cpu
+    return len(actions) * num_envs / wall, len(actions) * num_envs / cpu
 
 
 def trainer_rates(env_id: str, num_envs: int, iterations: int, out: Path) -> tuple[tuple, tuple]:
@@ -70,6 +72,7 @@ def trainer_rates(env_id: str, num_envs: int, iterations: int, out: Path) -> tup
         progress=False,
         fpo=FpoConfig(),
     )
+    args = replace(args, seed=0)  # the seed raw_rate replays with
     trainer = Trainer(args)
     from fpo_policy.core.metrics import MetricsLogger
 
@@ -82,6 +85,7 @@ def trainer_rates(env_id: str, num_envs: int, iterations: int, out: Path) -> tup
         _, state["obs"] = trainer.collect(state["obs"])
 
     c_wall, c_cpu = timed(collect_only)
+    actions = trainer.bounds.to_env(trainer.storage.actions.numpy())
 
     def iterate():
         for _ in range(iterations):
@@ -96,7 +100,7 @@ def trainer_rates(env_id: str, num_envs: int, iterations: int, out: Path) -> tup
     trainer.envs.close()
     trainer.eval_env.close()
     steps = args.batch_size
-    return (steps / c_wall, steps / c_cpu), (iterations * steps / t_wall, iterations * steps / t_cpu)
+    return actions, (steps / c_wall, steps / c_cpu), (iterations * steps / t_wall, iterations * steps / t_cpu)
 
 
 def main() -> None:
@@ -107,7 +111,6 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="*", default=list(TASKS))
     ns = parser.parse_args()
     torch.set_num_threads(1)
-    steps = FpoConfig().num_steps
     print(
         "| task | envs | raw steps/s | collect steps/s | train steps/s | train / raw | raw per CPU s | "
         "train per CPU s | train / raw (CPU) |"
@@ -116,9 +119,9 @@ def main() -> None:
     for env_id in ns.tasks:
         best = {"raw": (0.0, 0.0), "collect": (0.0, 0.0), "train": (0.0, 0.0)}
         for _ in range(ns.rounds):
-            raw = raw_rate(env_id, ns.num_envs, steps)
             with tempfile.TemporaryDirectory() as tmp:
-                collect, train = trainer_rates(env_id, ns.num_envs, ns.iterations, Path(tmp))
+                actions, collect, train = trainer_rates(env_id, ns.num_envs, ns.iterations, Path(tmp))
+            raw = raw_rate(env_id, ns.num_envs, actions)
             for key, value in (("raw", raw), ("collect", collect), ("train", train)):
                 best[key] = tuple(max(a, b) for a, b in zip(best[key], value))
         raw, collect, train = best["raw"], best["collect"], best["train"]
