@@ -106,3 +106,25 @@ def test_out_of_range_values_are_refused_by_name(kwargs, message):
         FpoConfig(**kwargs)
     with pytest.raises(ValueError, match=r"PpoConfig\.num_minibatches"):
         PpoConfig(num_minibatches=0)
+
+
+def test_training_env_keywords_reach_the_training_envs_only(tmp_path):
+    from fpo_policy.core.trainer import Trainer
+
+    args = TrainArgs(
+        env="Pendulum-v1",
+        num_envs=2,
+        out=str(tmp_path),
+        tensorboard=False,
+        progress=False,
+        train_env_kwargs='{"g": 5.0}',
+    )
+    trainer = Trainer(args)
+    assert [env.unwrapped.g for env in trainer.envs.envs] == [5.0, 5.0]
+    assert trainer.eval_env.unwrapped.g == 10.0
+    trainer.envs.close()
+    trainer.eval_env.close()
+    with pytest.raises(ValueError, match="not JSON"):
+        TrainArgs(train_env_kwargs="{g: 5}")
+    with pytest.raises(ValueError, match="must be a JSON object"):
+        TrainArgs(train_env_kwargs="[1, 2]")

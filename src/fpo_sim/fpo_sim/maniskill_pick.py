@@ -17,6 +17,9 @@ the skill a pick needs first, and a success that says so can be checked from the
   limits; the cube flat on the table, its centre uniform in the 10 x 10 cm square around
   (-0.46, 0), turned uniformly about z. The green marker (no collision) shows the lift target
   above the cube's start.
+- ``pre_grasp_start_fraction`` (a ``gym.make`` keyword, default 0): the share of episodes that
+  start instead with the open jaw around the cube (:mod:`fpo_sim.core.grasp_ik`; the cube where
+  it was drawn), a reverse curriculum for training. Evaluations use the default.
 - Observation extras (``TaskState.goal`` of the ``joints_goal`` layout, in this order):
   is_grasped (1), tcp_pose (7: position, quaternion wxyz), goal_pos (3: the lift target), and with
   state observations obj_pose (7), tcp_to_obj_pos (3), obj_to_goal_pos (3): 24 values.
@@ -32,6 +35,7 @@ from mani_skill.utils.registration import register_env
 from mani_skill.utils.structs.pose import Pose
 from transforms3d.euler import euler2quat
 
+from fpo_sim.core.grasp_ik import pre_grasp_configuration
 from fpo_sim.core.pick_reward import LIFT_HEIGHT_M, MAX_REWARD, pick_lift_reward, pick_lift_success
 from so100_common.core.joints import clip_to_limits
 
@@ -45,7 +49,10 @@ BASE_POSITION_M = (-0.725, 0.0, 0.0)
 class SO100PickLiftEnv(PickCubeEnv):
     """SO-100 pick-and-lift on ManiSkill's PickCubeSO100 table (see the module docstring)."""
 
-    def __init__(self, *args, robot_uids="so100", **kwargs):
+    def __init__(self, *args, robot_uids="so100", pre_grasp_start_fraction: float = 0.0, **kwargs):
+        if not 0.0 <= pre_grasp_start_fraction <= 1.0:
+            raise ValueError(f"pre_grasp_start_fraction must be in [0, 1], got {pre_grasp_start_fraction}")
+        self.pre_grasp_start_fraction = float(pre_grasp_start_fraction)
         super().__init__(*args, robot_uids=robot_uids, robot_init_qpos_noise=INIT_QPOS_NOISE_RAD, **kwargs)
 
     def _initialize_episode(self, env_idx: torch.Tensor, options: dict):
@@ -71,6 +78,27 @@ class SO100PickLiftEnv(PickCubeEnv):
             goal = xyz.copy()
             goal[:, 2] += LIFT_HEIGHT_M
             self.goal_site.set_pose(Pose.create_from_pq(torch.tensor(goal, dtype=torch.float32)))
+            if self.pre_grasp_start_fraction > 0:
+                self._start_some_at_the_cube(rngs, qpos, xyz, yaw)
+
+    def _start_some_at_the_cube(self, rngs, qpos: np.ndarray, xyz: np.ndarray, yaw: np.ndarray) -> None:
+        """Put the open jaw around the cube in a ``pre_grasp_start_fraction`` share of episodes."""
+        draws = rngs.uniform(0.0, 1.0, size=1).reshape(-1)
+        base = np.asarray(BASE_POSITION_M)
+        changed = False
+        for i in np.flatnonzero(draws < self.pre_grasp_start_fraction):
+            # World -> Base: the base stands at BASE_POSITION_M, turned +90 degrees about z.
+            x, y, z = xyz[i] - base
+            centre = np.array([y, -x, z])
+            seed = int(rngs.rngs[i].randint(2**31)) if hasattr(rngs, "rngs") else 0
+            q = pre_grasp_configuration(
+                centre, float(yaw[i]) - np.pi / 2, self.cube_half_size, qpos[i], np.random.default_rng(seed)
+            )
+            if q is not None:
+                qpos[i] = q
+                changed = True
+        if changed:
+            self.agent.reset(torch.tensor(qpos, dtype=torch.float32))
 
     def cube_lift_m(self) -> torch.Tensor:
         """(N,) height of the cube's bottom above the table, m (the cube's centre height minus its

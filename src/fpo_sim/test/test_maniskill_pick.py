@@ -127,3 +127,32 @@ def test_the_table_and_the_cube_are_in_the_camera_image(maniskill_env):
     ms.cube.set_pose(Pose.create_from_pq(torch.tensor([[5.0, 5.0, 0.0125]])))
     obs, *_ = env.step(np.zeros(6, np.float32))
     assert red_and_wood(obs["rgb"])[0] == 0
+
+
+@pytest.mark.slow
+def test_a_pre_grasp_start_has_the_open_jaw_around_the_cube_and_closing_grasps(maniskill_env):
+    from fpo_sim.core.grasp_ik import jaw_tips
+
+    env = maniskill_env("SO100PickLift-v1", pre_grasp_start_fraction=1.0)
+    sim = env.unwrapped.sim
+    ms = sim._env
+    for seed in (0, 1, 2):
+        env.reset(seed=seed)
+        q = sim.joint_positions[0]
+        assert not outside_limits(q).any()
+        fixed, moving = jaw_tips(q)
+        # Base frame -> world: the base stands at (-0.725, 0, 0), turned +90 degrees about z.
+        to_world = lambda p: np.array([-p[1] - 0.725, p[0], p[2]])  # noqa: E731
+        cube = ms.cube.pose.p[0].numpy()
+        gap = np.linalg.norm(to_world(fixed) - to_world(moving))
+        assert 0.03 < gap < 0.06  # open wider than the 2.5 cm cube
+        midpoint = (to_world(fixed) + to_world(moving)) / 2
+        assert np.linalg.norm(midpoint[:2] - cube[:2]) < 0.012  # the cube between the tips
+        grasped = False
+        for _ in range(30):
+            env.step(np.array([0, 0, 0, 0, 0, -1.0], np.float32))  # close only
+            grasped = grasped or bool(ms.evaluate()["is_grasped"][0])
+        assert grasped
+    plain = maniskill_env("SO100PickLift-v1")
+    plain.reset(seed=0)
+    np.testing.assert_allclose(plain.unwrapped.sim.joint_positions[0][3:5], [np.pi / 2, np.pi / 2], atol=0.1)

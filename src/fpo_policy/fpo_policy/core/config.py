@@ -11,6 +11,7 @@ slowly. PPO keeps CleanRL's ppo_continuous_action defaults.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field, fields
 from typing import Literal, get_args
 
@@ -154,6 +155,9 @@ class TrainArgs:
     """Policy id written into checkpoints; default the output directory's name."""
     resume: bool = False
     """Continue from OUT/checkpoints (weights, optimiser, normalisation, step)."""
+    train_env_kwargs: str = ""
+    """JSON object of keyword arguments for the training envs only (evaluation runs the plain
+    task), e.g. ``{"pre_grasp_start_fraction": 0.3}`` for SO100PickLift-v1's start curriculum."""
     eval_every: int = 10_000
     """Zero-noise evaluation every this many env steps (0: only at the end)."""
     eval_episodes: int = 5
@@ -174,6 +178,22 @@ class TrainArgs:
     @property
     def algo_config(self) -> AlgoConfig:
         return self.fpo if self.algo == "fpo" else self.ppo
+
+    def __post_init__(self) -> None:
+        self.train_env_options  # noqa: B018 (a malformed value is refused at once, by name)
+
+    @property
+    def train_env_options(self) -> dict:
+        """``train_env_kwargs`` parsed (empty: none); ValueError names a malformed one."""
+        if not self.train_env_kwargs.strip():
+            return {}
+        try:
+            options = json.loads(self.train_env_kwargs)
+        except json.JSONDecodeError as err:
+            raise ValueError(f"--train-env-kwargs is not JSON: {err}") from None
+        if not isinstance(options, dict):
+            raise ValueError(f"--train-env-kwargs must be a JSON object, got {self.train_env_kwargs!r}")
+        return options
 
     @property
     def batch_size(self) -> int:

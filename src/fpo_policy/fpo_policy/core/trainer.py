@@ -61,9 +61,9 @@ def env_name(env_id: str) -> str:
     return env_id
 
 
-def make_env(env_id: str) -> gym.Env:
-    """One env, with its action and observation spaces checked."""
-    env = gym.make(env_name(env_id))
+def make_env(env_id: str, **kwargs) -> gym.Env:
+    """One env (``kwargs`` go to ``gym.make``), with its action and observation spaces checked."""
+    env = gym.make(env_name(env_id), **kwargs)
     act, obs = env.action_space, env.observation_space
     if not isinstance(act, gym.spaces.Box) or len(act.shape) != 1:
         raise ValueError(f"{env_id}: needs a 1-D Box action space, got {act}")
@@ -76,11 +76,12 @@ def make_env(env_id: str) -> gym.Env:
     return env
 
 
-def make_vector_env(env_id: str, num_envs: int, seed: int) -> SyncVectorEnv:
+def make_vector_env(env_id: str, num_envs: int, seed: int, env_kwargs: dict | None = None) -> SyncVectorEnv:
     """``num_envs`` envs in same-step autoreset, each episode reset with its own seed
-    (:mod:`fpo_policy.core.episode_seeds`)."""
+    (:mod:`fpo_policy.core.episode_seeds`); ``env_kwargs`` go to each ``gym.make``."""
+    kwargs = env_kwargs or {}
     return SyncVectorEnv(
-        [lambda i=i: EpisodeSeeds(make_env(env_id), seed, i) for i in range(num_envs)],
+        [lambda i=i: EpisodeSeeds(make_env(env_id, **kwargs), seed, i) for i in range(num_envs)],
         autoreset_mode=AutoresetMode.SAME_STEP,
     )
 
@@ -404,7 +405,7 @@ class Trainer(Learner):
     def __init__(self, args: TrainArgs) -> None:
         torch.set_num_threads(args.torch_threads)
         torch.manual_seed(args.seed)
-        self.envs = make_vector_env(args.env, args.num_envs, args.seed)
+        self.envs = make_vector_env(args.env, args.num_envs, args.seed, args.train_env_options)
         self.eval_env = make_env(args.env)
         single = self.envs.single_action_space
         super().__init__(
