@@ -99,8 +99,6 @@ class SimNode(Node):
         self.recorder: RolloutRecorder | None = None
         if self.config.publish_rollouts:
             self.recorder = RolloutRecorder(self.config.rollout_chunk_steps)
-            self.chunks_published = 0
-            self.observation_mismatches = 0
             self._published_obs = None
             self.rollout_pub = self._publisher(RolloutChunk, topics.ROLLOUTS, topics.QOS_ROLLOUTS)
             self._queue_from(PolicyAction, topics.POLICY_ACTION, topics.QOS_COMMAND)
@@ -139,24 +137,30 @@ class SimNode(Node):
         self._inbox.append(msg)
 
     def _drain_inbox(self) -> None:
+        """Apply the queued messages in arrival order: e-stops (either pace), then each command as
+        the pace takes it (real time: now; lockstep: offered as the answer to its state)."""
+        take = self._take_command if self.lockstep is None else self._offer_answer
         while self._inbox:
             msg = self._inbox.popleft()
             if isinstance(msg, Bool):
-                self._estop(msg)
-                continue
-            try:
-                if isinstance(msg, JointTrajectory):
-                    self.loop.command_trajectory(msg.joint_names, msg.points)
-                else:
-                    self.loop.command(msg.data)
-            except CommandRejected as e:
-                self.get_logger().warning(
-                    f"command rejected ({e.reason}): {e}", throttle_duration_sec=self.config.warn_throttle_s
-                )
+                if self.loop.on_estop_message(msg.data):
+                    self.get_logger().warning("e-stop latched: commands refused until ~/reset_estop")
+            else:
+                take(msg)
 
-    def _estop(self, msg: Bool) -> None:
-        if self.loop.on_estop_message(msg.data):
-            self.get_logger().warning("e-stop latched: commands refused until ~/reset_estop")
+    def _take_command(self, msg) -> None:
+        try:
+            if isinstance(msg, JointTrajectory):
+                self.loop.command_trajectory(msg.joint_names, msg.points)
+            else:
+                self.loop.command(msg.data)
+        except CommandRejected as e:
+            self._warn_rejected(e)
+
+    def _warn_rejected(self, err: CommandRejected) -> None:
+        self.get_logger().warning(
+            f"command rejected ({err.reason}): {err}", throttle_duration_sec=self.config.warn_throttle_s
+        )
 
     def _on_reset(self, request, response):
         response.success = True
@@ -191,7 +195,7 @@ class SimNode(Node):
         if lock.stamp_ns is None:  # nothing to answer yet (start, or after ~/reset)
             self._publish_lockstep_state(self.loop.state())
             return
-        self._drain_lockstep_inbox()
+        self._drain_inbox()
         answer = lock.poll(time.monotonic())
         if answer is None:
             return
@@ -201,9 +205,7 @@ class SimNode(Node):
                 self.loop.command_trajectory(answer.command.joint_names, answer.command.points)
                 applied = True
             except CommandRejected as e:
-                self.get_logger().warning(
-                    f"command rejected ({e.reason}): {e}", throttle_duration_sec=self.config.warn_throttle_s
-                )
+                self._warn_rejected(e)
         result = self.loop.tick()
         if self.clock_pub is not None:
             self._sim_time_ns += self._period_ns
@@ -217,8 +219,6 @@ class SimNode(Node):
 
     def _record(self, answer, applied: bool, result: StepResult) -> None:
         if applied and answer.sample is not None:
-            if not np.allclose(answer.sample.observation, self._published_obs, atol=1e-5):
-                self.observation_mismatches += 1
             chunks = self.recorder.record(
                 answer.sample,
                 result.reward,
@@ -226,6 +226,7 @@ class SimNode(Node):
                 result.truncated,
                 result.observation,
                 result.success,
+                published_observation=self._published_obs,
             )
             for chunk in chunks:
                 self._publish_chunk(chunk)
@@ -255,28 +256,25 @@ class SimNode(Node):
             self.clock_pub.publish(self._clock_msg)
         self.lockstep.published(stamp_ns, time.monotonic())
 
-    def _drain_lockstep_inbox(self) -> None:
-        while self._inbox:
-            msg = self._inbox.popleft()
-            if isinstance(msg, Bool):
-                self._estop(msg)
-            elif isinstance(msg, JointTrajectory):
-                self.lockstep.offer_command(nanoseconds(msg.header.stamp), msg)
-            elif isinstance(msg, PolicyAction):
-                self.lockstep.offer_sample(
-                    ActionSample(
-                        nanoseconds(msg.header.stamp),
-                        msg.policy_id,
-                        msg.policy_version,
-                        np.asarray(msg.observation, dtype=np.float32),
-                        np.asarray(msg.action, dtype=np.float32),
-                    )
+    def _offer_answer(self, msg) -> None:
+        """Lockstep: a stamped message offered as (part of) the answer to the waiting state."""
+        if isinstance(msg, JointTrajectory):
+            self.lockstep.offer_command(nanoseconds(msg.header.stamp), msg)
+        elif isinstance(msg, PolicyAction):
+            self.lockstep.offer_sample(
+                ActionSample(
+                    nanoseconds(msg.header.stamp),
+                    msg.policy_id,
+                    msg.policy_version,
+                    np.asarray(msg.observation, dtype=np.float32),
+                    np.asarray(msg.action, dtype=np.float32),
                 )
-            else:
-                self.get_logger().warning(
-                    "lockstep: commands on `commands` carry no stamp; use joint_trajectory",
-                    throttle_duration_sec=self.config.warn_throttle_s,
-                )
+            )
+        else:
+            self.get_logger().warning(
+                "lockstep: commands on `commands` carry no stamp; use joint_trajectory",
+                throttle_duration_sec=self.config.warn_throttle_s,
+            )
 
     def _publish_chunk(self, chunk: Chunk) -> None:
         msg = RolloutChunk()
@@ -295,7 +293,6 @@ class SimNode(Node):
         msg.next_observations = chunk.next_observations.reshape(-1).tolist()
         msg.success = chunk.success.tolist()
         self.rollout_pub.publish(msg)
-        self.chunks_published += 1
 
     def _publish_joint_state(self, result: StepResult, stamp) -> None:
         msg = self._joint_msg
@@ -358,12 +355,7 @@ class SimNode(Node):
         if self.lockstep is not None:
             values.update({k: str(v) for k, v in self.lockstep.counters().items()})
         if self.recorder is not None:
-            values.update(
-                rollout_transitions=str(self.recorder.transitions),
-                rollout_cuts=str(self.recorder.cuts),
-                rollout_chunks=str(self.chunks_published),
-                rollout_observation_mismatches=str(self.observation_mismatches),
-            )
+            values.update({k: str(v) for k, v in self.recorder.counters().items()})
         if self.clock_pub is not None:
             values["sim_time_s"] = f"{self._sim_time_ns * 1e-9:.9f}"
         status.values = [KeyValue(key=k, value=v) for k, v in values.items()]

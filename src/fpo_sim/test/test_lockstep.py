@@ -173,3 +173,21 @@ def test_malformed_chunks_are_refused_by_name(change, message):
     Chunk(**good)
     with pytest.raises(ValueError, match=message):
         Chunk(**{**good, **change})
+
+
+def test_recorder_counts_transitions_cuts_chunks_and_samples_on_another_observation():
+    rec = RolloutRecorder(chunk_steps=2)
+    published = np.full(OBS, 1, np.float32)
+    answered = sample(1)  # its observation is all 1
+    rec.record(answered, 0.0, False, False, published, False, published_observation=published)
+    rec.record(answered, 0.0, False, False, published, False, published_observation=published + 5e-6)
+    assert rec.observation_mismatches == 0  # within float32 rounding
+    rec.record(answered, 0.0, False, False, published, False, published_observation=published + 0.1)
+    rec.cut()
+    rec.record(answered, 0.0, False, False, published, False)  # nothing to compare with
+    assert rec.counters() == {
+        "rollout_transitions": 4,
+        "rollout_cuts": 1,
+        "rollout_chunks": 2,
+        "rollout_observation_mismatches": 1,
+    }

@@ -12,9 +12,11 @@ observation it drew it for, and each action must drive exactly one env step. Wit
 3. with both in hand it applies the command for exactly one env step and records the transition
    (:class:`RolloutRecorder`): observation and action from the PolicyAction; reward, terminated,
    truncated and success from the step; the next observation built by the task's one observation
-   function (:mod:`so100_common.core.tasks`) before any reset. Without a complete answer within
-   ``timeout_s`` it steps once with the last target (nothing stalls) and records nothing: the
-   rollout is cut there;
+   function (:mod:`so100_common.core.tasks`) before any reset. A PolicyAction whose observation
+   is not the one published for its state (beyond float32 rounding) is recorded as it came, and
+   counted: that transition does not start from the state the env stepped from. Without a
+   complete answer within ``timeout_s`` it steps once with the last target (nothing stalls) and
+   records nothing: the rollout is cut there;
 4. an episode that ends is reset at once, so the next state published is the new episode's first.
 
 The same pairing, with the command alone (``with_sample=False``), paces the sim node on simulated
@@ -35,6 +37,10 @@ import numpy as np
 
 from so100_common.core.rollout_chunk import ActionSample, Chunk
 
+# The acting policy rebuilds the observation from the published joint state and goal and sends it
+# back as float32: equal to the published one up to that rounding.
+_OBSERVATION_ATOL = 1e-5
+
 
 @dataclass
 class _Pending:
@@ -53,6 +59,8 @@ class RolloutRecorder:
         self.sequence = 0
         self.transitions = 0
         self.cuts = 0
+        self.chunks = 0
+        self.observation_mismatches = 0
         self._pending: _Pending | None = None
         self._last_sent_open = False
         """Whether the last chunk sent ended on a transition that the next one may continue."""
@@ -65,8 +73,17 @@ class RolloutRecorder:
         truncated: bool,
         next_observation: np.ndarray,
         success: bool,
+        published_observation: np.ndarray | None = None,
     ) -> list[Chunk]:
-        """Record one transition; returns the chunks completed by it (oldest first)."""
+        """Record one transition; returns the chunks completed by it (oldest first).
+
+        ``published_observation``: the observation of the state the sample answers, as published;
+        a sample drawn on another one is counted in :attr:`observation_mismatches`.
+        """
+        if published_observation is not None and not np.allclose(
+            sample.observation, published_observation, atol=_OBSERVATION_ATOL
+        ):
+            self.observation_mismatches += 1
         out: list[Chunk] = []
         pending = self._pending
         if pending is not None and (pending.policy_id, pending.policy_version) != (
@@ -121,8 +138,17 @@ class RolloutRecorder:
             success=np.asarray(cols[6], dtype=bool),
         )
         self.sequence += 1
+        self.chunks += 1
         self._last_sent_open = not bool(chunk.dones[-1])
         return [chunk]
+
+    def counters(self) -> dict[str, int]:
+        return {
+            "rollout_transitions": self.transitions,
+            "rollout_cuts": self.cuts,
+            "rollout_chunks": self.chunks,
+            "rollout_observation_mismatches": self.observation_mismatches,
+        }
 
 
 @dataclass(frozen=True)
