@@ -156,17 +156,15 @@ class PolicyNode(Node):
         self._task_state = msg
 
     def _on_estop(self, msg: Bool) -> None:
-        if msg.data:  # latching: only the reset service clears it, never False on the topic
-            if not self.loop.safety.estopped:
-                self.get_logger().warning("e-stop latched: nothing is commanded until ~/reset_estop")
-            self.loop.safety.estop()
+        if self.loop.on_estop_message(msg.data):
+            self.get_logger().warning("e-stop latched: nothing is commanded until ~/reset_estop")
 
     def _on_reset_estop(self, request, response):
-        was = self.loop.safety.estopped
-        self.loop.safety.reset_estop()
         response.success = True
         response.message = (
-            "e-stop cleared; commands ramp from the measured pose" if was else "no e-stop latched"
+            "e-stop cleared; commands ramp from the measured pose"
+            if self.loop.reset_estop()
+            else "no e-stop latched"
         )
         self.get_logger().info(response.message)
         return response
@@ -182,11 +180,10 @@ class PolicyNode(Node):
         return response
 
     def _on_policy_update(self, msg: PolicyUpdate) -> None:
-        current = self.loop.current
-        if current is not None and current.sha256 == msg.sha256.strip().lower():
-            return  # already running it (the latched topic repeats the newest update)
-        self.get_logger().info(f"policy update {msg.policy_id} v{msg.version}: loading {msg.checkpoint_path}")
-        self.loop.reloader.request(msg.checkpoint_path, msg.sha256)
+        if self.loop.request_update(msg.checkpoint_path, msg.sha256):
+            self.get_logger().info(
+                f"policy update {msg.policy_id} v{msg.version}: loading {msg.checkpoint_path}"
+            )
 
     def _on_parameters_set(self, parameters) -> None:
         for p in parameters:

@@ -371,3 +371,35 @@ def test_a_refused_start_up_checkpoint_is_counted_and_leaves_no_policy(tmp_path,
     assert loop.load_now(str(write_policy(tmp_path / "good.safetensors"))) == ""
     assert loop.current is not None
     assert loop.reloads.reloads_failed == 1
+
+
+def test_the_estop_topic_latches_once_and_only_the_reset_clears_it(checkpoint):
+    loop = loop_with(checkpoint)
+    observe(loop, 0.0)
+    loop.goal = GOAL
+    assert not loop.on_estop_message(False)
+    assert not loop.safety.estopped
+    assert loop.on_estop_message(True)  # newly latched: the node warns once
+    assert not loop.on_estop_message(True)
+    assert not loop.on_estop_message(False)
+    assert loop.tick(0.0).decision.command is None
+    assert loop.state == SafetyState.ESTOP
+    assert loop.reset_estop()  # one was latched
+    assert not loop.reset_estop()
+    assert loop.tick(0.01).decision.command is not None
+
+
+def test_an_announced_policy_is_loaded_unless_it_is_the_running_one(checkpoint):
+    requested = []
+    loop = loop_with(checkpoint)
+    loop.reloader = Reloader(lambda path, sha: requested.append((path, sha)) or load_for_control(path))
+    running = loop.current.sha256
+    assert not loop.request_update("/elsewhere/same.safetensors", f" {running.upper()}\n")
+    assert loop.request_update(str(checkpoint), "0" * 64)
+    assert loop.reloader.wait()
+    assert requested == [(str(checkpoint), "0" * 64)]
+    empty = ControlLoop()
+    empty.reloader = Reloader(lambda path, sha: requested.append((path, sha)) or load_for_control(path))
+    assert empty.request_update(str(checkpoint), running)  # nothing runs yet
+    assert empty.reloader.wait()
+    assert requested[-1] == (str(checkpoint), running)

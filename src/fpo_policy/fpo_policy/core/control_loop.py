@@ -310,6 +310,28 @@ class ControlLoop:
         goal_stamp = self._goal_stamp_ns if pending_goal_stamp_ns is None else pending_goal_stamp_ns
         return goal_stamp >= state_stamp_ns
 
+    def on_estop_message(self, engage: bool) -> bool:
+        """The ``estop`` topic's value: True latches the filter's e-stop; False does nothing (only
+        :meth:`reset_estop` clears it). Returns whether this message latched it."""
+        if not engage or self.safety.estopped:
+            return False
+        self.safety.estop()
+        return True
+
+    def reset_estop(self) -> bool:
+        """Clear the e-stop (the next commands ramp from the measured pose); whether one was latched."""
+        was_latched = self.safety.estopped
+        self.safety.reset_estop()
+        return was_latched
+
+    def request_update(self, path: str, sha256: str) -> bool:
+        """An announced policy (checkpoint path and SHA-256): load it in the background unless it is
+        the one running, which the latched announcement repeats. Whether a load was requested."""
+        if self.current is not None and self.current.sha256 == sha256.strip().lower():
+            return False
+        self.reloader.request(path, sha256)
+        return True
+
     # Timing --------------------------------------------------------------------------------------
 
     def start_timing(self) -> None:
