@@ -33,7 +33,6 @@ import torch
 from mani_skill.envs.tasks.tabletop.pick_cube import PickCubeEnv
 from mani_skill.utils.registration import register_env
 from mani_skill.utils.structs.pose import Pose
-from transforms3d.euler import euler2quat
 
 from fpo_sim.core.grasp_ik import pre_grasp_configuration
 from fpo_sim.core.pick_reward import LIFT_HEIGHT_M, MAX_REWARD, pick_lift_reward, pick_lift_success
@@ -43,6 +42,20 @@ from so100_common.core.joints import clip_to_limits
 TABLE_START_QPOS_RAD = (0.0, 0.0, 0.0, np.pi / 2, np.pi / 2, 0.0)
 INIT_QPOS_NOISE_RAD = 0.02
 BASE_POSITION_M = (-0.725, 0.0, 0.0)
+# The base is turned +90 degrees about z: world = Rz(90) base + BASE_POSITION_M.
+_BASE_QUAT_WXYZ = (np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4))
+
+
+def base_from_world(p_world) -> np.ndarray:
+    """(3,) a world-frame point in the robot's Base frame, m."""
+    x, y, z = np.asarray(p_world, dtype=np.float64) - np.asarray(BASE_POSITION_M)
+    return np.array([y, -x, z])
+
+
+def world_from_base(p_base) -> np.ndarray:
+    """(3,) a Base-frame point in the world frame, m (inverse of :func:`base_from_world`)."""
+    x, y, z = np.asarray(p_base, dtype=np.float64)
+    return np.array([-y, x, z]) + np.asarray(BASE_POSITION_M)
 
 
 @register_env("SO100PickLiftMS-v1", max_episode_steps=100)
@@ -63,7 +76,7 @@ class SO100PickLiftEnv(PickCubeEnv):
             noise = rngs.normal(0.0, INIT_QPOS_NOISE_RAD, size=len(TABLE_START_QPOS_RAD)).reshape(n, -1)
             qpos = clip_to_limits(np.array(TABLE_START_QPOS_RAD) + noise)
             self.agent.reset(torch.tensor(qpos, dtype=torch.float32))
-            self.agent.robot.set_pose(sapien.Pose(list(BASE_POSITION_M), q=euler2quat(0, 0, np.pi / 2)))
+            self.agent.robot.set_pose(sapien.Pose(list(BASE_POSITION_M), q=list(_BASE_QUAT_WXYZ)))
 
             half = self.cube_spawn_half_size
             xy = rngs.uniform(-half, half, size=2).reshape(n, 2) + np.array(self.cube_spawn_center)
@@ -84,15 +97,11 @@ class SO100PickLiftEnv(PickCubeEnv):
     def _start_some_at_the_cube(self, rngs, qpos: np.ndarray, xyz: np.ndarray, yaw: np.ndarray) -> None:
         """Put the open jaw around the cube in a ``pre_grasp_start_fraction`` share of episodes."""
         draws = rngs.uniform(0.0, 1.0, size=1).reshape(-1)
-        base = np.asarray(BASE_POSITION_M)
         changed = False
         for i in np.flatnonzero(draws < self.pre_grasp_start_fraction):
-            # World -> Base: the base stands at BASE_POSITION_M, turned +90 degrees about z.
-            x, y, z = xyz[i] - base
-            centre = np.array([y, -x, z])
-            seed = int(rngs.rngs[i].randint(2**31)) if hasattr(rngs, "rngs") else 0
+            search = np.random.default_rng(int(rngs.rngs[i].randint(2**31)))
             q = pre_grasp_configuration(
-                centre, float(yaw[i]) - np.pi / 2, self.cube_half_size, qpos[i], np.random.default_rng(seed)
+                base_from_world(xyz[i]), float(yaw[i]) - np.pi / 2, self.cube_half_size, qpos[i], search
             )
             if q is not None:
                 qpos[i] = q

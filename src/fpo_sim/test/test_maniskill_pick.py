@@ -72,6 +72,12 @@ def test_observation_layout_is_joints_then_the_stated_extras(pick_env):
     cube, tcp = ms.cube.pose.p[0].numpy(), ms.agent.tcp_pose.p[0].numpy()
     assert extras[0] == 0.0  # is_grasped: the jaws are nowhere near the cube yet
     np.testing.assert_allclose(extras[1:4], tcp, atol=1e-6)
+    # The stated base pose: our forward kinematics, carried to the world frame, is ManiSkill's TCP.
+    from fpo_sim.maniskill_pick import base_from_world, world_from_base
+    from so100_common.core.kinematics import tcp_position
+
+    np.testing.assert_allclose(world_from_base(tcp_position(q.astype(np.float64))), tcp, atol=2e-4)
+    np.testing.assert_allclose(base_from_world(world_from_base(cube)), cube, atol=1e-12)
     np.testing.assert_allclose(
         extras[8:11], [*ms.goal_site.pose.p[0, :2].numpy(), 0.0125 + LIFT_HEIGHT_M], atol=1e-6
     )
@@ -131,7 +137,8 @@ def test_the_table_and_the_cube_are_in_the_camera_image(maniskill_env):
 
 @pytest.mark.slow
 def test_a_pre_grasp_start_has_the_open_jaw_around_the_cube_and_closing_grasps(maniskill_env):
-    from fpo_sim.core.grasp_ik import jaw_tips
+    from fpo_sim.maniskill_pick import world_from_base
+    from so100_common.core.kinematics import jaw_tip_positions
 
     env = maniskill_env("SO100PickLift-v1", pre_grasp_start_fraction=1.0)
     sim = env.unwrapped.sim
@@ -140,13 +147,11 @@ def test_a_pre_grasp_start_has_the_open_jaw_around_the_cube_and_closing_grasps(m
         env.reset(seed=seed)
         q = sim.joint_positions[0]
         assert not outside_limits(q).any()
-        fixed, moving = jaw_tips(q)
-        # Base frame -> world: the base stands at (-0.725, 0, 0), turned +90 degrees about z.
-        to_world = lambda p: np.array([-p[1] - 0.725, p[0], p[2]])  # noqa: E731
+        fixed, moving = jaw_tip_positions(q)
         cube = ms.cube.pose.p[0].numpy()
-        gap = np.linalg.norm(to_world(fixed) - to_world(moving))
+        gap = np.linalg.norm(world_from_base(fixed) - world_from_base(moving))
         assert 0.03 < gap < 0.06  # open wider than the 2.5 cm cube
-        midpoint = (to_world(fixed) + to_world(moving)) / 2
+        midpoint = (world_from_base(fixed) + world_from_base(moving)) / 2
         assert np.linalg.norm(midpoint[:2] - cube[:2]) < 0.012  # the cube between the tips
         grasped = False
         for _ in range(30):

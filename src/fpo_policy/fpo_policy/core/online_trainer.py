@@ -158,15 +158,13 @@ class OnlineTrainer:
 
     def _check_start(self, meta: PolicyMetadata, spec: tasks.TaskSpec, algo_config):
         """The algorithm config with the start checkpoint's network shape, once it fits the task."""
+        meta.task_spec(self.config.checkpoint)  # it has one, which fits its dimensions
         check_compatible(
             meta,
             f"{self.config.checkpoint}: cannot start from it",
             algorithm=self.config.algo,
             task=spec.to_dict(),
-            obs_dim=spec.obs_dim,
-            act_dim=spec.act_dim,
         )
-        meta.task_spec(self.config.checkpoint)
         net = meta.network
         shape = {"actor_hidden": tuple(net["hidden"]), "critic_hidden": tuple(meta.critic_hidden)}
         if net.get("kind") == "flow":

@@ -15,20 +15,13 @@ import numpy as np
 from scipy.optimize import minimize
 
 from so100_common.core.joints import COMMAND_MARGIN_RAD, shrunk_limits
-from so100_common.core.kinematics import FIXED_JAW_TIP_M, MOVING_JAW_TIP_M, link_frames
+from so100_common.core.kinematics import jaw_tip_positions
 
 FIXED_GAP_M = 0.004
 MOVING_GAP_M = 0.015
 LIFT_M = 0.002
 TOLERANCE_M = 0.003
 """A solution is accepted when both tips are within this distance of their goals."""
-
-
-def jaw_tips(q) -> tuple[np.ndarray, np.ndarray]:
-    """(fixed tip, moving tip), each (3,) in m, Base frame, for a (6,) configuration."""
-    frames = link_frames(q)
-    (r_fixed, p_fixed), (r_moving, p_moving) = frames[4], frames[5]
-    return p_fixed + r_fixed @ np.asarray(FIXED_JAW_TIP_M), p_moving + r_moving @ np.asarray(MOVING_JAW_TIP_M)
 
 
 def pre_grasp_configuration(
@@ -47,7 +40,7 @@ def pre_grasp_configuration(
         moving_goal = cube_centre + normal * (half_size + MOVING_GAP_M) + [0.0, 0.0, LIFT_M]
 
         def cost(q, fixed_goal=fixed_goal, moving_goal=moving_goal):
-            fixed, moving = jaw_tips(q)
+            fixed, moving = jaw_tip_positions(q)
             return 1e4 * (np.sum((fixed - fixed_goal) ** 2) + np.sum((moving - moving_goal) ** 2))
 
         result = minimize(cost, np.clip(start, lower, upper), bounds=bounds, method="L-BFGS-B")

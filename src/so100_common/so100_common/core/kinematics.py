@@ -87,10 +87,14 @@ def link_frames(joint_positions_rad) -> list[tuple[np.ndarray, np.ndarray]]:
     return frames
 
 
-def tcp_position(joint_positions_rad) -> np.ndarray:
-    """(..., 3) tool centre point in m, Base frame: the midpoint of the two jaw tips."""
+def jaw_tip_positions(joint_positions_rad) -> tuple[np.ndarray, np.ndarray]:
+    """(fixed jaw's tip, moving jaw's tip), each (..., 3) in m, Base frame."""
     frames = link_frames(joint_positions_rad)
     (r_fixed, p_fixed), (r_moving, p_moving) = frames[4], frames[5]
-    fixed_tip = p_fixed + r_fixed @ np.asarray(FIXED_JAW_TIP_M)
-    moving_tip = p_moving + r_moving @ np.asarray(MOVING_JAW_TIP_M)
+    return p_fixed + r_fixed @ np.asarray(FIXED_JAW_TIP_M), p_moving + r_moving @ np.asarray(MOVING_JAW_TIP_M)
+
+
+def tcp_position(joint_positions_rad) -> np.ndarray:
+    """(..., 3) tool centre point in m, Base frame: the midpoint of the two jaw tips."""
+    fixed_tip, moving_tip = jaw_tip_positions(joint_positions_rad)
     return (fixed_tip + moving_tip) / 2
