@@ -17,6 +17,11 @@ the skill a pick needs first, and a success that says so can be checked from the
   limits; the cube flat on the table, its centre uniform in the 10 x 10 cm square around
   (-0.46, 0), turned uniformly about z. The green marker (no collision) shows the lift target
   above the cube's start.
+- Jaw torque: the gripper joint's drive is capped at ``jaw_torque_limit_nm`` (a ``gym.make``
+  keyword, default :data:`JAW_TORQUE_LIMIT_NM`), what the real jaw servo gives under the driver's
+  default limit (``gripper_max_torque`` 500: half the STS3215's stall torque of about 1.9 N m at
+  7.4 V). ManiSkill's SO-100 caps every joint at 100 N m: with that, closing on the cube squeezes
+  it out of the jaw within a few steps and no grasp lasts (benchmarks/README.md).
 - ``pre_grasp_start_fraction`` (a ``gym.make`` keyword, default 0): the share of episodes that
   start instead with the open jaw around the cube (:mod:`fpo_sim.core.grasp_ik`; the cube where
   it was drawn), a reverse curriculum for training. Evaluations use the default.
@@ -41,6 +46,8 @@ from so100_common.core.joints import clip_to_limits
 # ManiSkill's table-scene start pose of the SO-100, rad, contract order, and its base pose.
 TABLE_START_QPOS_RAD = (0.0, 0.0, 0.0, np.pi / 2, np.pi / 2, 0.0)
 INIT_QPOS_NOISE_RAD = 0.02
+JAW_TORQUE_LIMIT_NM = 1.0
+"""Force limit of the gripper joint's drive, N m (module docstring)."""
 BASE_POSITION_M = (-0.725, 0.0, 0.0)
 # The base is turned +90 degrees about z: world = Rz(90) base + BASE_POSITION_M.
 _BASE_QUAT_WXYZ = (np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4))
@@ -62,11 +69,26 @@ def world_from_base(p_base) -> np.ndarray:
 class SO100PickLiftEnv(PickCubeEnv):
     """SO-100 pick-and-lift on ManiSkill's PickCubeSO100 table (see the module docstring)."""
 
-    def __init__(self, *args, robot_uids="so100", pre_grasp_start_fraction: float = 0.0, **kwargs):
+    def __init__(
+        self,
+        *args,
+        robot_uids="so100",
+        pre_grasp_start_fraction: float = 0.0,
+        jaw_torque_limit_nm: float = JAW_TORQUE_LIMIT_NM,
+        **kwargs,
+    ):
         if not 0.0 <= pre_grasp_start_fraction <= 1.0:
             raise ValueError(f"pre_grasp_start_fraction must be in [0, 1], got {pre_grasp_start_fraction}")
+        if not jaw_torque_limit_nm > 0.0:
+            raise ValueError(f"jaw_torque_limit_nm must be positive, got {jaw_torque_limit_nm}")
         self.pre_grasp_start_fraction = float(pre_grasp_start_fraction)
+        self.jaw_torque_limit_nm = float(jaw_torque_limit_nm)
         super().__init__(*args, robot_uids=robot_uids, robot_init_qpos_noise=INIT_QPOS_NOISE_RAD, **kwargs)
+
+    def _load_agent(self, options: dict):
+        super()._load_agent(options)
+        jaw = self.agent.robot.active_joints_map["gripper"]
+        jaw.set_drive_properties(jaw.stiffness, jaw.damping, force_limit=self.jaw_torque_limit_nm)
 
     def _initialize_episode(self, env_idx: torch.Tensor, options: dict):
         with torch.device(self.device):

@@ -136,7 +136,7 @@ def test_the_table_and_the_cube_are_in_the_camera_image(maniskill_env):
 
 
 @pytest.mark.slow
-def test_a_pre_grasp_start_has_the_open_jaw_around_the_cube_and_closing_grasps(maniskill_env):
+def test_a_pre_grasp_start_has_the_open_jaw_around_the_cube_and_a_close_and_raise_lifts_it(maniskill_env):
     from fpo_sim.maniskill_pick import world_from_base
     from so100_common.core.kinematics import jaw_tip_positions
 
@@ -153,11 +153,26 @@ def test_a_pre_grasp_start_has_the_open_jaw_around_the_cube_and_closing_grasps(m
         assert 0.03 < gap < 0.06  # open wider than the 2.5 cm cube
         midpoint = (world_from_base(fixed) + world_from_base(moving)) / 2
         assert np.linalg.norm(midpoint[:2] - cube[:2]) < 0.012  # the cube between the tips
-        grasped = False
-        for _ in range(30):
-            env.step(np.array([0, 0, 0, 0, 0, -1.0], np.float32))  # close only
-            grasped = grasped or bool(ms.evaluate()["is_grasped"][0])
-        assert grasped
+        held = []
+        for _ in range(20):
+            env.step(np.array([0, 0, 0, 0, 0, -1.0], np.float32))  # close at full speed
+            held.append(bool(ms.evaluate()["is_grasped"][0]))
+        assert all(held[5:]), f"the grasp did not last: {held}"  # the jaw's torque limit holds it
+        for _ in range(15):
+            env.step(np.array([0, -0.3, 0, 0, 0, -1.0], np.float32))  # raise the shoulder
+        assert bool(ms.evaluate()["success"][0])
     plain = maniskill_env("SO100PickLift-v1")
     plain.reset(seed=0)
     np.testing.assert_allclose(plain.unwrapped.sim.joint_positions[0][3:5], [np.pi / 2, np.pi / 2], atol=0.1)
+
+
+def test_the_jaw_drive_is_capped_at_the_jaw_torque_limit(maniskill_env):
+    from fpo_sim.maniskill_pick import JAW_TORQUE_LIMIT_NM
+
+    env = maniskill_env("SO100PickLift-v1")
+    env.reset(seed=0)
+    joints = env.unwrapped.sim._env.agent.robot.active_joints_map
+    assert float(joints["gripper"].force_limit[0]) == pytest.approx(JAW_TORQUE_LIMIT_NM)
+    assert float(joints["elbow_flex"].force_limit[0]) > 10 * JAW_TORQUE_LIMIT_NM  # the arm's untouched
+    with pytest.raises(ValueError, match="jaw_torque_limit_nm"):
+        maniskill_env("SO100PickLift-v1", jaw_torque_limit_nm=0.0)
