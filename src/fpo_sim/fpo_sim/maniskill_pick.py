@@ -148,8 +148,7 @@ class SO100PickLiftEnv(PickCubeEnv):
         }
 
     def compute_dense_reward(self, obs, action, info: dict):
-        gripper = self.agent.robot.get_qpos()[:, -1]
-        return pick_lift_reward(info["tcp_to_cube_m"], info["is_grasped"], info["lift_m"], gripper)
+        return pick_lift_reward(info["tcp_to_cube_m"], info["is_grasped"], info["lift_m"])
 
     def compute_normalized_dense_reward(self, obs, action, info: dict):
         return self.compute_dense_reward(obs, action, info) / MAX_REWARD

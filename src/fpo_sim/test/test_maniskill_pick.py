@@ -10,30 +10,25 @@ from fpo_sim.core.pick_reward import LIFT_HEIGHT_M, MAX_REWARD, pick_lift_reward
 from so100_common.core import tasks
 from so100_common.core.joints import outside_limits
 
-HALF_OPEN, SHUT, HOLDING = 0.0, -1.05, -0.8  # gripper joint, rad (holding: shut on the cube)
 
-
-def reward(distance_m, grasped, lift_m, gripper_rad=HALF_OPEN) -> float:
-    values = (torch.tensor([v]) for v in (distance_m, grasped, lift_m, gripper_rad))
+def reward(distance_m, grasped, lift_m) -> float:
+    values = (torch.tensor([v]) for v in (distance_m, grasped, lift_m))
     return float(pick_lift_reward(*values)[0])
 
 
 def test_each_stage_pays_more_than_every_state_of_the_stages_before():
     far, near = reward(0.3, False, 0.0), reward(0.03, False, 0.0)
-    assert 0.0 < far < near < 1.5
-    # The jaw term: open on the way, closing once near.
-    assert reward(0.1, False, 0.0, SHUT) < reward(0.1, False, 0.0, HALF_OPEN)
-    assert reward(0.01, False, 0.0, HALF_OPEN) < reward(0.01, False, 0.0, SHUT)
-    best_reach = reward(0.0, False, 0.0, SHUT)
-    assert best_reach == pytest.approx(1.5)
+    assert 0.0 < far < near < 1.0
+    best_reach = reward(0.0, False, 0.0)
+    assert best_reach == pytest.approx(1.0)
     # Lifting without a grasp (the cube knocked up) pays nothing for the lift.
-    assert reward(0.01, False, 0.03, SHUT) == pytest.approx(reward(0.01, False, 0.0, SHUT))
-    grasped = reward(0.01, True, 0.0, HOLDING)
+    assert reward(0.01, False, 0.03) == pytest.approx(reward(0.01, False, 0.0))
+    grasped = reward(0.03, True, 0.0)
     assert best_reach < grasped
-    half_lifted = reward(0.01, True, LIFT_HEIGHT_M / 2, HOLDING)
-    almost = reward(0.01, True, 0.99 * LIFT_HEIGHT_M, HOLDING)
-    assert grasped < half_lifted < almost < 3.5
-    assert reward(0.03, True, LIFT_HEIGHT_M, HOLDING) == MAX_REWARD  # success is the maximum
+    half_lifted = reward(0.03, True, LIFT_HEIGHT_M / 2)
+    almost = reward(0.0, True, 0.99 * LIFT_HEIGHT_M)
+    assert grasped < half_lifted < almost < 3.0
+    assert reward(0.03, True, LIFT_HEIGHT_M) == MAX_REWARD  # success is the maximum
 
 
 def test_success_needs_the_grasp_and_the_height():

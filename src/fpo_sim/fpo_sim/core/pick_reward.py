@@ -5,11 +5,9 @@ this order; the dense reward pays each one on top of the ones before, so every s
 than any state of an earlier one:
 
 1. **reach**: 1 - tanh(10 d), d the distance from the gripper's TCP (the midpoint of the jaw
-   tips) to the cube centre, m (in [0, 1]; 0.76 at 1 cm), plus a jaw term of up to 0.5 that
-   teaches the grasp's timing: 0.5 x openness while d >= :data:`NEAR_M`, 0.5 x closedness
-   within it (closedness c = (0 - gripper) / 1.05 clipped to [0, 1]: 0 at the start pose's
-   half-open jaw, 1 shut; openness 1 - c). Without it the jaw's random walk seldom closes on the
-   cube in time: a 150k-step run learned to hover at the cube and never grasped;
+   tips) to the cube centre, m (in [0, 1]; 0.90 at 1 cm). Nothing pays for the jaw's opening:
+   an earlier jaw term (open while far, closed within 2 cm) was a trap, a policy learned to hover
+   just outside 2 cm with the jaw open and never grasped (benchmarks/README.md);
 2. **grasp**: + 1 while both jaws hold the cube (ManiSkill's ``is_grasping``: contact force at
    least 0.5 N on each jaw, pushing against its opening direction);
 3. **lift**: + min(h / LIFT_HEIGHT_M, 1) while grasped, h the height of the cube's bottom above
@@ -29,12 +27,8 @@ import torch
 LIFT_HEIGHT_M = 0.04
 """Height of the cube's bottom above the table that counts as lifted, m."""
 REACH_SCALE_PER_M = 10.0
-NEAR_M = 0.02
-"""TCP-to-cube distance within which the jaw term pays for closing instead of opening, m."""
-JAW_WEIGHT = 0.5
-SHUT_GRIPPER_RAD = -1.05
-"""The gripper joint's position with the jaw shut (rad; 0 is the start pose's half-open jaw)."""
 MAX_REWARD = 4.0
+"""The dense reward of a success: above the 3 the other terms can reach together."""
 STAGES = ("reach", "grasp", "lift", "success")
 
 
@@ -43,21 +37,11 @@ def pick_lift_success(is_grasped: torch.Tensor, lift_m: torch.Tensor) -> torch.T
     return is_grasped.bool() & (lift_m >= LIFT_HEIGHT_M)
 
 
-def jaw_closedness(gripper_rad: torch.Tensor) -> torch.Tensor:
-    """(N,) in [0, 1]: 0 with the jaw half open (gripper joint at 0 rad) or wider, 1 shut."""
-    return torch.clamp(gripper_rad.to(torch.float32) / SHUT_GRIPPER_RAD, 0.0, 1.0)
-
-
-def pick_lift_reward(
-    tcp_to_cube_m: torch.Tensor, is_grasped: torch.Tensor, lift_m: torch.Tensor, gripper_rad: torch.Tensor
-) -> torch.Tensor:
-    """(N,) dense reward in [0, MAX_REWARD] (module docstring) from (N,) distances, grasp flags,
-    lift heights and gripper joint positions."""
-    distance = tcp_to_cube_m.to(torch.float32)
+def pick_lift_reward(tcp_to_cube_m: torch.Tensor, is_grasped: torch.Tensor, lift_m: torch.Tensor) -> torch.Tensor:
+    """(N,) dense reward in [0, MAX_REWARD] (module docstring) from (N,) distances, grasp flags
+    and lift heights."""
     grasped = is_grasped.to(torch.float32)
-    closed = jaw_closedness(gripper_rad)
-    reward = 1.0 - torch.tanh(REACH_SCALE_PER_M * distance)
-    reward = reward + JAW_WEIGHT * torch.where(distance < NEAR_M, closed, 1.0 - closed)
+    reward = 1.0 - torch.tanh(REACH_SCALE_PER_M * tcp_to_cube_m.to(torch.float32))
     reward = reward + grasped
     reward = reward + grasped * torch.clamp(lift_m.to(torch.float32) / LIFT_HEIGHT_M, 0.0, 1.0)
     return torch.where(pick_lift_success(is_grasped, lift_m), torch.full_like(reward, MAX_REWARD), reward)
