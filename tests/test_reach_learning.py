@@ -1,4 +1,5 @@
-"""FPO improves SO100Reach-v1 on the CPU within a CI-sized budget (the full run is a benchmark).
+"""FPO improves SO100Reach-v1, and the pick task's staged reward, on the CPU within CI-sized budgets
+(the full runs are benchmarks).
 
 A short fpo-train run (one process, seeded): the mean return of the last training episodes must
 clearly exceed that of the first ones, which the initial, nearly random policy collects. The full
@@ -38,3 +39,34 @@ def test_fpo_improves_reach(tmp_path, maniskill_env):
     assert len(returns) >= 2 * 24
     early, late = returns[:24].mean(), returns[-24:].mean()
     assert late > 1.2 * early, (early, late)
+
+
+PICK_STEPS = 8192
+
+
+def test_fpo_raises_the_staged_pick_reward_from_the_pre_grasp_start(tmp_path, maniskill_env):
+    """SO100PickLift-v1 with every training episode started with the open jaw around the cube: the
+    staged reward (reach, grasp, lift) of the last episodes clearly exceeds that of the first."""
+    config = pytest.importorskip("fpo_policy.core.config", reason="fpo_policy (torch) is not importable")
+    from fpo_policy.core.trainer import Trainer
+
+    args = config.TrainArgs(
+        algo="fpo",
+        env="fpo_sim.envs:SO100PickLift-v1",
+        train_env_kwargs='{"pre_grasp_start_fraction": 1.0}',
+        total_steps=PICK_STEPS,
+        num_envs=4,
+        seed=4,
+        out=str(tmp_path / "pick"),
+        eval_every=0,
+        eval_episodes=1,
+        checkpoint_every=PICK_STEPS,
+        tensorboard=False,
+        progress=False,
+        fpo=config.FpoConfig(num_steps=256, gamma=0.95),
+    )
+    result = Trainer(args).run()
+    returns = np.asarray(result.episodic_returns)
+    assert len(returns) == PICK_STEPS // 100 // 4 * 4
+    early, late = returns[:8].mean(), returns[-8:].mean()
+    assert late > early + 3.0, (early, late)
