@@ -37,7 +37,9 @@ def pick_lift_success(is_grasped: torch.Tensor, lift_m: torch.Tensor) -> torch.T
     return is_grasped.bool() & (lift_m >= LIFT_HEIGHT_M)
 
 
-def pick_lift_reward(tcp_to_cube_m: torch.Tensor, is_grasped: torch.Tensor, lift_m: torch.Tensor) -> torch.Tensor:
+def pick_lift_reward(
+    tcp_to_cube_m: torch.Tensor, is_grasped: torch.Tensor, lift_m: torch.Tensor
+) -> torch.Tensor:
     """(N,) dense reward in [0, MAX_REWARD] (module docstring) from (N,) distances, grasp flags
     and lift heights."""
     grasped = is_grasped.to(torch.float32)
