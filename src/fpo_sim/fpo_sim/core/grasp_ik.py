@@ -4,9 +4,10 @@ A joint configuration (contract order, rad) whose fixed-jaw tip lies ``FIXED_GAP
 cube face and whose moving-jaw tip lies ``MOVING_GAP_M`` outside the opposite face, both at the
 cube centre's height plus ``LIFT_M``, found by least squares on the forward kinematics of
 :mod:`so100_common.core.kinematics` (positions in the robot's Base frame, m), within the targets
-the action mapping allows. Closing the jaw from there grasps the cube (a scripted close at 0.02
-rad per step does, benchmarks/README.md). The pick task starts some episodes here, so a policy
-meets the end of the skill before it can find it on its own (a reverse curriculum).
+the action mapping allows. Closing the jaw from there grasps the cube and, with the task's jaw
+torque limit, holds it through a lift (a test closes at full speed, then raises the shoulder).
+The pick task starts some episodes here, so a policy meets the end of the skill before it can
+find it on its own (a reverse curriculum).
 """
 
 from __future__ import annotations
