@@ -133,3 +133,28 @@ def test_bad_solver_arguments_are_refused():
         sample_actions(net, torch.zeros(1, 3), 2, solver="heun")
     with pytest.raises(ValueError, match="steps must be >= 1"):
         sample_actions(net, torch.zeros(1, 3), 2, steps=0)
+
+
+@pytest.mark.parametrize("deterministic", [True, False])
+def test_sampled_raw_actions_are_clipped_at_the_raw_action_limit(deterministic):
+    """A field that drives x to +-10 gives actions at +-RAW_ACTION_LIMIT; limit=None leaves them."""
+    from fpo_policy.core.squash import RAW_ACTION_LIMIT
+
+    obs = torch.zeros(4, 2)
+    sign = torch.tensor([1.0, -1.0, 1.0])
+
+    def push(o, x, t):
+        return 10.0 * sign.expand(o.shape[0], 3) - x
+
+    def sample(**kw):
+        gen = torch.Generator().manual_seed(0)
+        return sample_actions(push, obs, 3, steps=50, deterministic=deterministic, generator=gen, **kw)
+
+    clipped, free = sample(), sample(limit=None)
+    assert torch.equal(clipped, RAW_ACTION_LIMIT * sign.expand(4, 3))
+    assert bool((free.abs() > 5.0).all())
+
+    def settle(**kw):
+        return sample_actions(lambda o, x, t: 0.5 - x, obs, 3, steps=50, deterministic=True, **kw)
+
+    assert torch.equal(settle(), settle(limit=None))

@@ -20,6 +20,7 @@ import torch
 from torch import Tensor
 
 from fpo_policy.core.flow import VelocityField, VelocityFn, time_features
+from fpo_policy.core.squash import RAW_ACTION_LIMIT
 
 Solver = Literal["euler", "midpoint", "rk4"]
 SOLVERS: tuple[str, ...] = get_args(Solver)
@@ -108,11 +109,14 @@ def sample_actions(
     solver: Solver = "euler",
     deterministic: bool = False,
     generator: torch.Generator | None = None,
+    limit: float | None = RAW_ACTION_LIMIT,
 ) -> Tensor:
     """Sample raw (pre-squash) actions for a batch of observations.
 
     obs (B, O) -> actions (B, A). ``deterministic=False`` starts at eps ~ N(0, I) (rollouts);
     ``deterministic=True`` starts at x_0 = 0 (zero-noise sampling for evaluation and deployment).
+    The ODE's end point is clipped to [-limit, limit] (:mod:`fpo_policy.core.squash`); ``None``
+    returns it unclipped.
     """
     _check(steps, solver)
     shape = (obs.shape[0], act_dim)
@@ -123,5 +127,7 @@ def sample_actions(
     if isinstance(velocity, VelocityField):
         n = velocity.config.time_features
         v, first = velocity.conditioned(obs, _stage_features(solver, steps, n, obs.dtype, obs.device))
-        return _solve(v, x0, steps, solver, dict(zip(stage_times(solver, steps), first)).__getitem__)
-    return integrate(lambda x, t: velocity(obs, x, t), x0, steps, solver)
+        x1 = _solve(v, x0, steps, solver, dict(zip(stage_times(solver, steps), first)).__getitem__)
+    else:
+        x1 = integrate(lambda x, t: velocity(obs, x, t), x0, steps, solver)
+    return x1 if limit is None else x1.clamp_(-limit, limit)

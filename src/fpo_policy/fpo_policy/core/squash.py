@@ -7,6 +7,13 @@ every loss (CFM loss, Gaussian log-likelihood) scores u. Only the environment se
 
 which lies inside the action space's bounds [low, high]. Storing the pre-squash u keeps the stored
 action, the scored action and the executed action one deterministic function of each other.
+
+The flow sampler clips u to [-RAW_ACTION_LIMIT, RAW_ACTION_LIMIT] (:data:`RAW_ACTION_LIMIT` = 3,
+tanh(3) = 0.995), so the clipped u is what is stored, scored and executed; the env action then keeps
+all but 0.25% of its range at each end. Without the clip, a task whose best actions sit at a bound
+(close the jaw, raise the arm) drives u outward without limit, since tanh hides the growth from the
+return; the CFM losses, which scale with |u|^2, then grow with it and the ratio exp(L_old - L_new)
+blows up (benchmarks/README.md, the pick runs).
 """
 
 from __future__ import annotations
@@ -14,6 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+
+RAW_ACTION_LIMIT = 3.0
+"""Bound of the flow sampler's raw actions |u| (see the module docstring)."""
 
 SQUASH = "tanh"
 """Written into every checkpoint; a checkpoint with another value is refused."""
