@@ -15,17 +15,19 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
 
 from fpo_policy.core.config import TrainArgs
+from fpo_policy.core.hyperparameters import apply_table, load_table
 from fpo_policy.core.metrics import read_metrics
 from fpo_policy.core.trainer import Trainer
 
 
-def apply_overrides(args: TrainArgs, overrides: list[str]) -> None:
-    """``section.field=value`` (section fpo or ppo), value parsed as JSON when possible."""
+def apply_overrides(args: TrainArgs, overrides: list[str]) -> TrainArgs:
+    """``args`` with ``section.field=value`` set (section fpo or ppo), value parsed as JSON when possible."""
     for item in overrides:
         key, value = item.split("=", 1)
         section, name = key.split(".", 1)
@@ -36,7 +38,9 @@ def apply_overrides(args: TrainArgs, overrides: list[str]) -> None:
             parsed = json.loads(value)
         except json.JSONDecodeError:
             parsed = value
-        setattr(target, name, tuple(parsed) if isinstance(parsed, list) else parsed)
+        parsed = tuple(parsed) if isinstance(parsed, list) else parsed
+        args = replace(args, **{section: replace(target, **{name: parsed})})
+    return args
 
 
 def run_one(algo: str, seed: int, ns: argparse.Namespace, out: Path) -> dict:
@@ -53,7 +57,9 @@ def run_one(algo: str, seed: int, ns: argparse.Namespace, out: Path) -> dict:
         tensorboard=False,
         progress=False,
     )
-    apply_overrides(args, ns.set)
+    if ns.hyperparameters:
+        args = apply_table(args, load_table(ns.hyperparameters))
+    args = apply_overrides(args, ns.set)
     t0 = time.perf_counter()
     result = Trainer(args).run()
     wall = time.perf_counter() - t0
@@ -119,7 +125,12 @@ def main() -> None:
     parser.add_argument("--total-steps", type=int, default=100_000)
     parser.add_argument("--num-envs", type=int, default=8)
     parser.add_argument("--eval-every", type=int, default=10_240)
-    parser.add_argument("--eval-episodes", type=int, default=10)
+    parser.add_argument("--eval-episodes", type=int, default=20)
+    parser.add_argument(
+        "--hyperparameters",
+        default="",
+        help="per-task table applied before --set: zoo (the shipped one) or a path",
+    )
     parser.add_argument("--set", nargs="*", default=[], help="overrides such as ppo.gamma=0.9")
     parser.add_argument("--tag", default="", help="suffix of the algorithm's label in the summary")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/fpo_vs_ppo"))

@@ -7,14 +7,33 @@ import json
 import sys
 
 
+def _table_defaults(argv: list[str] | None):
+    """TrainArgs with the ``--hyperparameters`` table's rows for ``--env`` applied (flags come after)."""
+    from fpo_policy.core.config import TrainArgs
+    from fpo_policy.core.hyperparameters import apply_table, load_table
+
+    pre = argparse.ArgumentParser(add_help=False, allow_abbrev=False)
+    pre.add_argument("--env", default=TrainArgs.env)
+    pre.add_argument("--hyperparameters", default="")
+    known, _ = pre.parse_known_args(argv)
+    base = TrainArgs(env=known.env, hyperparameters=known.hyperparameters)
+    return apply_table(base, load_table(known.hyperparameters)) if known.hyperparameters else base
+
+
 def train_main(argv: list[str] | None = None) -> int:
     """fpo-train --algo {fpo,ppo} --env ID --total-steps N --num-envs E --seed S --out DIR [--resume] ..."""
     import tyro
 
     from fpo_policy.core.config import TrainArgs
+    from fpo_policy.core.hyperparameters import HyperparameterError
     from fpo_policy.core.trainer import train
 
-    args = tyro.cli(TrainArgs, args=argv, description=TrainArgs.__doc__)
+    try:
+        defaults = _table_defaults(argv)
+    except HyperparameterError as err:
+        print(f"fpo-train: {err}", file=sys.stderr)
+        return 2
+    args = tyro.cli(TrainArgs, args=argv, default=defaults, description=TrainArgs.__doc__)
     try:
         result = train(args)
     except KeyboardInterrupt:

@@ -143,6 +143,10 @@ class TrainArgs:
     """Algorithm."""
     env: str = "Pendulum-v1"
     """Gymnasium id; ``module:EnvName-v0`` imports ``module`` first (to register the env)."""
+    hyperparameters: str = ""
+    """Per-task settings table applied over the defaults, under the command line's own flags:
+    ``zoo`` for the table shipped with the package (fpo_policy/core/hyperparameters.yaml, the
+    settings of every reported run), a path to another YAML table, or empty for none."""
     total_steps: int = 100_000
     """Environment steps (summed over envs)."""
     num_envs: int = 8

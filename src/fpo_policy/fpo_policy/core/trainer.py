@@ -114,6 +114,32 @@ class EvalResult:
         return asdict(self)
 
 
+def run_episodes(env: gym.Env, act, episodes: int, seed: int) -> EvalResult:
+    """Run ``episodes`` full episodes of ``env``, reset with seeds ``seed``, ``seed + 1``, ..., acting
+    ``act(obs) -> action``. An episode counts as a success when the env reports ``success`` or
+    ``is_success`` true at any step; the success rate is None when the env reports neither."""
+    returns, successes = [], []
+    for ep in range(episodes):
+        obs, _ = env.reset(seed=seed + ep)
+        total, done, success = 0.0, False, None
+        while not done:
+            obs, reward, terminated, truncated, info = env.step(act(obs))
+            total += float(reward)
+            done = bool(terminated or truncated)
+            for key in SUCCESS_KEYS:
+                if key in info:
+                    success = bool(success) or bool(np.asarray(info[key]).any())
+        returns.append(total)
+        if success is not None:
+            successes.append(float(success))
+    return EvalResult(
+        mean_return=float(np.mean(returns)),
+        std_return=float(np.std(returns)),
+        success_rate=float(np.mean(successes)) if successes else None,
+        episodes=episodes,
+    )
+
+
 def evaluate(
     policy: Policy,
     env_id: str,
@@ -122,38 +148,15 @@ def evaluate(
     deterministic: bool = True,
     env: gym.Env | None = None,
 ) -> EvalResult:
-    """Run ``episodes`` full episodes with ``policy.act`` (zero-noise by default). An episode counts
-    as a success when the env reports ``success`` or ``is_success`` true at any step; the success
-    rate is None when the env reports neither."""
+    """:func:`run_episodes` with ``policy.act`` (zero-noise by default) on ``env`` or a new ``env_id``."""
     own = env is None
     env = env or make_env(env_id)
     check_policy_matches_env(policy, env, env_id)
-    returns, successes = [], []
     try:
-        for ep in range(episodes):
-            obs, _ = env.reset(seed=seed + ep)
-            total, done, success = 0.0, False, None
-            while not done:
-                obs, reward, terminated, truncated, info = env.step(
-                    policy.act(obs, deterministic=deterministic)
-                )
-                total += float(reward)
-                done = bool(terminated or truncated)
-                for key in SUCCESS_KEYS:
-                    if key in info:
-                        success = bool(success) or bool(np.asarray(info[key]).any())
-            returns.append(total)
-            if success is not None:
-                successes.append(float(success))
+        return run_episodes(env, lambda obs: policy.act(obs, deterministic=deterministic), episodes, seed)
     finally:
         if own:
             env.close()
-    return EvalResult(
-        mean_return=float(np.mean(returns)),
-        std_return=float(np.std(returns)),
-        success_rate=float(np.mean(successes)) if successes else None,
-        episodes=episodes,
-    )
 
 
 def check_policy_matches_env(policy: Policy, env: gym.Env, env_id: str) -> None:
