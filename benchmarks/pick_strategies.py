@@ -22,12 +22,10 @@ state cannot).
 
 from __future__ import annotations
 
-import argparse
-import json
 from collections import Counter
 
 import numpy as np
-from reach_two_goals import per_start
+from reach_two_goals import main, per_start
 
 from fpo_policy.core.policy import load_policy
 from fpo_policy.core.trainer import make_env
@@ -91,15 +89,5 @@ def measure(path: str, starts: int, samples: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoints", nargs="+")
-    parser.add_argument("--starts", type=int, default=20)
-    parser.add_argument("--samples", type=int, default=8)
-    ns = parser.parse_args()
-    for path in ns.checkpoints:
-        print(json.dumps(measure(path, ns.starts, ns.samples)), flush=True)
-
-
 if __name__ == "__main__":
-    main()
+    main(measure, __doc__)

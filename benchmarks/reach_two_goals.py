@@ -79,14 +79,15 @@ def measure(path: str, starts: int, samples: int) -> dict:
     }
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def main(measure_one=measure, doc: str = __doc__) -> None:
+    """Print ``measure_one(checkpoint, starts, samples)`` as JSON for each checkpoint on the command line."""
+    parser = argparse.ArgumentParser(description=doc.splitlines()[0])
     parser.add_argument("checkpoints", nargs="+")
     parser.add_argument("--starts", type=int, default=20)
     parser.add_argument("--samples", type=int, default=8)
     ns = parser.parse_args()
     for path in ns.checkpoints:
-        print(json.dumps(measure(path, ns.starts, ns.samples)))
+        print(json.dumps(measure_one(path, ns.starts, ns.samples)), flush=True)
 
 
 if __name__ == "__main__":
