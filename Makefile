@@ -26,7 +26,7 @@ TRAIN_STEPS ?= 300000
 TRAIN_OUT ?= runs/reach_fpo
 train: setup
 	@$(ENV) fpo-train --env fpo_sim.envs:SO100Reach-v1 --total-steps $(TRAIN_STEPS) --num-envs 8 --seed 1 \
-		--fpo.gamma 0.95 --eval-every 25000 --eval-episodes 10 --out $(TRAIN_OUT)
+		--fpo.gamma 0.95 --eval-every 25000 --eval-episodes 20 --out $(TRAIN_OUT)
 
 test: setup
 	@$(ENV) ruff check . && ruff format --check .

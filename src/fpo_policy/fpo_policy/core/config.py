@@ -164,7 +164,7 @@ class TrainArgs:
     task), e.g. ``{"pre_grasp_start_fraction": 0.3}`` for SO100PickLift-v1's start curriculum."""
     eval_every: int = 10_000
     """Zero-noise evaluation every this many env steps (0: only at the end)."""
-    eval_episodes: int = 5
+    eval_episodes: int = 20
     """Episodes per evaluation."""
     checkpoint_every: int = 20_000
     """Save a numbered checkpoint every this many env steps (latest.safetensors every update)."""
