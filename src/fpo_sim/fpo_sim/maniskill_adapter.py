@@ -67,7 +67,10 @@ class _Backing:
 
     maniskill_id: str
     terminate_on_success: bool
-    rgb_obs_mode: str = "rgb"
+    rgb_obs_mode: str = "rgb+state_dict"
+    """ManiSkill obs mode with the camera: ``state_dict`` keeps the task's privileged extras (the
+    pick tasks' cube pose), so the goal and the policy's observation are the same with or without
+    the camera."""
 
 
 # Adapter gymnasium id (= TaskSpec.env_id) -> the ManiSkill env behind it.
@@ -77,7 +80,7 @@ BACKINGS: dict[str, _Backing] = {
     tasks.PICK_CUBE.env_id: _Backing("PickCubeSO100-v1", terminate_on_success=True),
     tasks.PICK_LIFT.env_id: _Backing("SO100PickLiftMS-v1", terminate_on_success=False),
     tasks.GRASP_CUBE.env_id: _Backing(
-        "SO100GraspCube-v1", terminate_on_success=True, rgb_obs_mode="rgb+segmentation"
+        "SO100GraspCube-v1", terminate_on_success=True, rgb_obs_mode="rgb+segmentation+state_dict"
     ),
 }
 
