@@ -1,8 +1,8 @@
 """Our SO-100 pick-and-lift task as a ManiSkill3 environment (registered with ManiSkill on import).
 
 ``SO100PickLiftMS-v1``: pick up the cube from the table and hold it lifted. It is ManiSkill's
-PickCubeSO100-v1 scene (table, 2.5 cm red cube, the SO-100 at the table's edge, the same base
-camera) with the rules of :mod:`fpo_sim.core.pick_reward`: a staged dense reward (reach, grasp,
+PickCubeSO100-v1 scene (table, 2.5 cm red cube, the SO-100 at the table's edge; our own camera,
+below) with the rules of :mod:`fpo_sim.core.pick_reward`: a staged dense reward (reach, grasp,
 lift) and success = the cube held 4 cm above the table. Use it through
 :mod:`fpo_sim.maniskill_adapter` (gymnasium id ``SO100PickLift-v1``).
 
@@ -25,6 +25,10 @@ the skill a pick needs first, and a success that says so can be checked from the
 - ``pre_grasp_start_fraction`` (a ``gym.make`` keyword, default 0): the share of episodes that
   start instead with the open jaw around the cube (:mod:`fpo_sim.core.grasp_ik`; the cube where
   it was drawn), a reverse curriculum for training. Evaluations use the default.
+- Camera (``base_camera``, 128 x 128, with ``obs_mode="rgb"``): ManiSkill's PickCubeSO100 camera
+  looks almost straight down, where a lifted cube hides under the jaw; ours looks at the workspace
+  obliquely from the robot's front left (:data:`CAMERA_EYE_M` towards :data:`CAMERA_TARGET_M`), so
+  the table, the arm and a lifted cube above the table are all in view.
 - Observation extras (``TaskState.goal`` of the ``joints_goal`` layout, in this order):
   is_grasped (1), tcp_pose (7: position, quaternion wxyz), goal_pos (3: the lift target), and with
   state observations obj_pose (7), tcp_to_obj_pos (3), obj_to_goal_pos (3): 24 values.
@@ -36,6 +40,8 @@ import numpy as np
 import sapien
 import torch
 from mani_skill.envs.tasks.tabletop.pick_cube import PickCubeEnv
+from mani_skill.sensors.camera import CameraConfig
+from mani_skill.utils import sapien_utils
 from mani_skill.utils.registration import register_env
 from mani_skill.utils.structs.pose import Pose
 
@@ -48,6 +54,10 @@ TABLE_START_QPOS_RAD = (0.0, 0.0, 0.0, np.pi / 2, np.pi / 2, 0.0)
 INIT_QPOS_NOISE_RAD = 0.02
 JAW_TORQUE_LIMIT_NM = 1.0
 """Force limit of the gripper joint's drive, N m (module docstring)."""
+CAMERA_EYE_M = (-0.25, 0.32, 0.22)
+CAMERA_TARGET_M = (-0.50, 0.0, 0.03)
+CAMERA_FOV_RAD = 1.0
+"""The task camera (module docstring): position, look-at point (world frame, m), vertical field of view."""
 BASE_POSITION_M = (-0.725, 0.0, 0.0)
 # The base is turned +90 degrees about z: world = Rz(90) base + BASE_POSITION_M.
 _BASE_QUAT_WXYZ = (np.cos(np.pi / 4), 0.0, 0.0, np.sin(np.pi / 4))
@@ -84,6 +94,11 @@ class SO100PickLiftEnv(PickCubeEnv):
         self.pre_grasp_start_fraction = float(pre_grasp_start_fraction)
         self.jaw_torque_limit_nm = float(jaw_torque_limit_nm)
         super().__init__(*args, robot_uids=robot_uids, robot_init_qpos_noise=INIT_QPOS_NOISE_RAD, **kwargs)
+
+    @property
+    def _default_sensor_configs(self):
+        pose = sapien_utils.look_at(eye=list(CAMERA_EYE_M), target=list(CAMERA_TARGET_M))
+        return [CameraConfig("base_camera", pose, 128, 128, CAMERA_FOV_RAD, 0.01, 100)]
 
     def _load_agent(self, options: dict):
         super()._load_agent(options)

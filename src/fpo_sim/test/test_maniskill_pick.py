@@ -127,8 +127,18 @@ def test_the_table_and_the_cube_are_in_the_camera_image(maniskill_env):
     red, wood = red_and_wood(obs["rgb"])
     assert red >= 8, "the red cube is not in the image"
     assert wood > 0.5, "the table does not fill most of the view"
-    # The red pixels are the cube's: moved off the table, they are gone.
+    # The red pixels are the cube's: lifted 6 cm, they move up the image (the camera sees height);
+    # moved off the table, they are gone.
     ms = env.unwrapped.sim._env
+
+    def cube_row(image):
+        r, g, b = (image[..., c].astype(int) for c in range(3))
+        return float(np.nonzero((r > 150) & (g < 50) & (b < 50))[0].mean())
+
+    on_table = ms.cube.pose.p.clone()
+    ms.cube.set_pose(Pose.create_from_pq(on_table + torch.tensor([[0.0, 0.0, 0.06]])))
+    lifted, *_ = env.step(np.zeros(6, np.float32))
+    assert cube_row(lifted["rgb"]) < cube_row(obs["rgb"]) - 8
     ms.cube.set_pose(Pose.create_from_pq(torch.tensor([[5.0, 5.0, 0.0125]])))
     obs, *_ = env.step(np.zeros(6, np.float32))
     assert red_and_wood(obs["rgb"])[0] == 0
