@@ -25,6 +25,7 @@ HOME = (0.0, -0.5, 0.5, 0.3, 0.0, 0.0)
 REACH_GOAL = (0.1, -0.2, 0.15)
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED_CHECKPOINT = ROOT / "src" / "fpo_policy" / "checkpoints" / "so100_reach_fpo.safetensors"
+SHIPPED_PICK_CHECKPOINT = ROOT / "src" / "fpo_policy" / "checkpoints" / "so100_pick_fpo.safetensors"
 POLICY_YAML = ROOT / "src" / "fpo_policy" / "config" / "policy_node.yaml"
 
 
@@ -44,10 +45,10 @@ def policy_node_args(checkpoint: str, *params: str, name: str = "policy_node") -
     return args
 
 
-def deployed_policy_args(*params: str) -> list[str]:
-    """:func:`policy_node_args` for the shipped reach checkpoint with the shipped policy YAML, as the
-    bringups start it."""
-    args = policy_node_args(str(SHIPPED_CHECKPOINT), *params)
+def deployed_policy_args(*params: str, checkpoint: Path = SHIPPED_CHECKPOINT) -> list[str]:
+    """:func:`policy_node_args` for a shipped checkpoint (reach by default) with the shipped policy
+    YAML, as the bringups start it."""
+    args = policy_node_args(str(checkpoint), *params)
     at = args.index("--ros-args") + 1
     args[at:at] = ["--params-file", str(POLICY_YAML)]
     return args
