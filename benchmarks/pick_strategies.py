@@ -27,9 +27,6 @@ from collections import Counter
 import numpy as np
 from reach_two_goals import main, per_start
 
-from fpo_policy.core.policy import load_policy
-from fpo_policy.core.trainer import make_env
-
 ENV = "fpo_sim.envs:SO100PickLift-v1"
 SEED = 20_000
 BASE_XY_M = np.array([-0.725, 0.0])
@@ -67,12 +64,7 @@ def rollout(env, policy, seed: int, deterministic: bool) -> tuple[str | None, bo
 
 
 def measure(path: str, starts: int, samples: int) -> dict:
-    policy = load_policy(path)
-    env = make_env(ENV)
-    try:
-        greedy, by_start = per_start(env, policy, rollout, SEED, starts, samples)
-    finally:
-        env.close()
+    policy, greedy, by_start = per_start(path, ENV, rollout, SEED, starts, samples)
     stochastic = [end for ends in by_start for end in ends]
     several = sum(len({label for label, _ in ends if label is not None}) >= 2 for ends in by_start)
     return {

@@ -43,28 +43,29 @@ def rollout(env, policy, seed: int, deterministic: bool) -> tuple[int, bool]:
     return (nearest, False) if reached is None else (reached, True)
 
 
-def per_start(env, policy, rollout, first_seed: int, starts: int, samples: int) -> tuple[list, list[list]]:
-    """For each of ``starts`` reset seeds from ``first_seed``: one zero-noise ``rollout`` and
-    ``samples`` stochastic ones (torch seeded per sample). Returns (zero-noise results, per start
-    the list of stochastic results); ``rollout(env, policy, seed, deterministic)``."""
+def per_start(path: str, env_id: str, rollout, first_seed: int, starts: int, samples: int):
+    """The checkpoint at ``path`` on ``env_id``: for each of ``starts`` reset seeds from
+    ``first_seed``, one zero-noise ``rollout`` and ``samples`` stochastic ones (torch seeded per
+    sample). Returns (policy, zero-noise results, per start the list of stochastic results);
+    ``rollout(env, policy, seed, deterministic)``."""
+    policy = load_policy(path)
+    env = make_env(env_id)
     greedy, stochastic = [], []
-    for i in range(starts):
-        greedy.append(rollout(env, policy, first_seed + i, deterministic=True))
-        ends = []
-        for k in range(samples):
-            torch.manual_seed(1000 * i + k)
-            ends.append(rollout(env, policy, first_seed + i, deterministic=False))
-        stochastic.append(ends)
-    return greedy, stochastic
+    try:
+        for i in range(starts):
+            greedy.append(rollout(env, policy, first_seed + i, deterministic=True))
+            ends = []
+            for k in range(samples):
+                torch.manual_seed(1000 * i + k)
+                ends.append(rollout(env, policy, first_seed + i, deterministic=False))
+            stochastic.append(ends)
+    finally:
+        env.close()
+    return policy, greedy, stochastic
 
 
 def measure(path: str, starts: int, samples: int) -> dict:
-    policy = load_policy(path)
-    env = make_env(ENV)
-    try:
-        greedy, by_start = per_start(env, policy, rollout, SEED, starts, samples)
-    finally:
-        env.close()
+    policy, greedy, by_start = per_start(path, ENV, rollout, SEED, starts, samples)
     stochastic = [end for ends in by_start for end in ends]
     both = sum(len({goal for goal, ok in ends if ok}) == 2 for ends in by_start)
     return {
