@@ -61,10 +61,12 @@ def test_fpo_train_applies_the_table_under_the_command_line():
     assert tuned.fpo.gamma == 0.95
     assert tuned.ppo.gamma == 0.95
     assert tuned.train_env_options == {"pre_grasp_start_fraction": 0.5}
+    assert tuned.fpo.learning_rate == 3e-4 != FpoConfig().learning_rate
     overridden = parse(["--hyperparameters=zoo", f"--env={PICK}", "--fpo.gamma", "0.9", "--num-envs", "2"])
     assert overridden.fpo.gamma == 0.9
     assert overridden.num_envs == 2
-    assert overridden.fpo.learning_rate == FpoConfig().learning_rate
+    assert overridden.fpo.learning_rate == 3e-4  # a row the command line leaves alone still applies
+    assert parse(["--env", PICK, "--hyperparameters", "zoo", "--fpo.learning-rate", "1e-3"]).fpo.learning_rate == 1e-3
 
 
 @pytest.mark.parametrize(
