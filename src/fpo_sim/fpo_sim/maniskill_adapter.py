@@ -67,10 +67,6 @@ class _Backing:
 
     maniskill_id: str
     terminate_on_success: bool
-    rgb_obs_mode: str = "rgb+state_dict"
-    """ManiSkill obs mode with the camera: ``state_dict`` keeps the task's privileged extras (the
-    pick tasks' cube pose), so the goal and the policy's observation are the same with or without
-    the camera."""
 
 
 # Adapter gymnasium id (= TaskSpec.env_id) -> the ManiSkill env behind it.
@@ -79,9 +75,7 @@ BACKINGS: dict[str, _Backing] = {
     tasks.REACH_TWO_GOALS.env_id: _Backing("SO100ReachTwoGoalsMS-v1", terminate_on_success=False),
     tasks.PICK_CUBE.env_id: _Backing("PickCubeSO100-v1", terminate_on_success=True),
     tasks.PICK_LIFT.env_id: _Backing("SO100PickLiftMS-v1", terminate_on_success=False),
-    tasks.GRASP_CUBE.env_id: _Backing(
-        "SO100GraspCube-v1", terminate_on_success=True, rgb_obs_mode="rgb+segmentation+state_dict"
-    ),
+    tasks.GRASP_CUBE.env_id: _Backing("SO100GraspCube-v1", terminate_on_success=True),
 }
 
 
@@ -136,7 +130,7 @@ class SO100Sim:
         import fpo_sim.maniskill_reach  # noqa: F401
 
         kwargs = dict(
-            obs_mode="state_dict" if obs_mode == "state" else self.backing.rgb_obs_mode,
+            obs_mode="state_dict",  # the camera renders on demand: see images()
             control_mode="pd_joint_pos",
             reward_mode="normalized_dense",
             num_envs=num_envs,
@@ -150,6 +144,7 @@ class SO100Sim:
         if names != JOINT_NAMES:
             raise RuntimeError(f"{self.backing.maniskill_id}: robot joints {names}, expected {JOINT_NAMES}")
         self._obs, info = self._env.reset(seed=None)
+        self._images: np.ndarray | None = None
         self.spec = tasks.with_goal_dim(spec, self._goal_of(self._obs).shape[1])
         self._info = info
 
@@ -187,16 +182,24 @@ class SO100Sim:
         return self.spec.observation(self.joint_positions, self.joint_velocities, self.goal)
 
     def images(self) -> np.ndarray | None:
-        """(N, H, W, 3) uint8 camera images (``obs_mode="rgb"``), else None."""
+        """(N, H, W, 3) uint8 camera images of the current state (``obs_mode="rgb"``), else None.
+
+        Rendered on the first call after a reset or step, not inside the step: ManiSkill steps in
+        ``state_dict`` mode (which keeps the tasks' privileged extras, so the goal and the policy's
+        observation are the same with or without the camera), and the sim node publishes joint
+        states before it spends a render (about 20 ms on lavapipe) on the image."""
         if self.obs_mode != "rgb":
             return None
-        return self._np(next(iter(self._obs["sensor_data"].values()))["rgb"])
+        if self._images is None:
+            sensors = self._env.get_sensor_images()
+            self._images = self._np(next(iter(sensors.values()))["rgb"])
+        return self._images
 
     def camera_intrinsics(self) -> np.ndarray | None:
         """(3, 3) pinhole intrinsics of the camera (env 0), or None without a camera."""
         if self.obs_mode != "rgb":
             return None
-        params = next(iter(self._obs["sensor_param"].values()))
+        params = next(iter(self._env.get_sensor_params().values()))
         return self._np(params["intrinsic_cv"])[0].astype(np.float64)
 
     # -- acting --------------------------------------------------------------------------------
@@ -210,6 +213,7 @@ class SO100Sim:
                 np.asarray(env_idx), dtype=torch.long, device=self._env.device
             )
         self._obs, self._info = self._env.reset(seed=seed, options=options)
+        self._images = None
 
     def apply_targets(self, targets_rad) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """One control step towards absolute joint targets (N, 6) rad.
@@ -224,6 +228,7 @@ class SO100Sim:
             raise ValueError(f"targets must be finite and of shape ({self.num_envs}, 6), got {targets.shape}")
         action = torch.as_tensor(targets, dtype=torch.float32, device=self._env.device)
         self._obs, reward, terminated, _, self._info = self._env.step(action)
+        self._images = None
         terminated = self._np(terminated).astype(bool).reshape(self.num_envs)
         if not self.backing.terminate_on_success:
             terminated = np.zeros_like(terminated)

@@ -185,3 +185,27 @@ def test_the_jaw_drive_is_capped_at_the_jaw_torque_limit(maniskill_env):
     assert float(joints["elbow_flex"].force_limit[0]) > 10 * JAW_TORQUE_LIMIT_NM  # the arm's untouched
     with pytest.raises(ValueError, match="jaw_torque_limit_nm"):
         maniskill_env("SO100PickLift-v1", jaw_torque_limit_nm=0.0)
+
+
+@pytest.mark.slow
+def test_a_tick_renders_nothing_and_the_image_of_its_state_renders_once(maniskill_env):
+    """The sim node publishes a tick's joint states before its camera image: the step must not
+    render (20 ms on lavapipe), or a policy ticking in that window acts on a stale state."""
+    from fpo_sim.core.sim_loop import SimLoop, SimNodeConfig
+
+    sim = maniskill_env("SO100PickLift-v1", obs_mode="rgb").unwrapped.sim
+    renders = []
+    render = sim._env.get_sensor_images
+    sim._env.get_sensor_images = lambda: renders.append(1) or render()
+    loop = SimLoop(sim, SimNodeConfig(env_id="SO100PickLift-v1", obs_mode="rgb", auto_reset=False))
+    before = loop.image()
+    loop.command(sim.joint_positions[0] + np.array([0.6, 0.0, 0.0, 0.0, 0.0, 0.0]))
+    renders.clear()
+    for _ in range(5):
+        loop.tick()
+    assert renders == []
+    after = loop.image()
+    assert renders == [1]
+    np.testing.assert_array_equal(loop.image(), after)
+    assert renders == [1]  # one render per state
+    assert np.abs(after.astype(int) - before.astype(int)).max() > 50  # the image of the new state

@@ -90,7 +90,6 @@ class StepResult:
     truncated: bool
     episode: int
     step: int
-    image: np.ndarray | None
     spec: TaskSpec = field(repr=False, compare=False)
 
     @cached_property
@@ -232,8 +231,13 @@ class SimLoop:
         """The current state without stepping (reward 0, no episode end), e.g. right after a reset."""
         return self._result(0.0, bool(self.sim.success[0]), False, False)
 
-    def _result(self, reward: float, success: bool, terminated: bool, truncated: bool) -> StepResult:
+    def image(self) -> np.ndarray | None:
+        """(H, W, 3) uint8 camera image of the current state (``obs_mode="rgb"``), else None. Rendered
+        on demand, so a node publishes the joint states of a tick before it renders the image."""
         images = self.sim.images()
+        return None if images is None else images[0]
+
+    def _result(self, reward: float, success: bool, terminated: bool, truncated: bool) -> StepResult:
         return StepResult(
             joint_positions_rad=self.sim.joint_positions[0],
             joint_velocities_rad_s=self.sim.joint_velocities[0],
@@ -244,7 +248,6 @@ class SimLoop:
             truncated=truncated,
             episode=self.episode,
             step=self._step,
-            image=None if images is None else images[0],
             spec=self.spec,
         )
 
