@@ -66,7 +66,10 @@ def test_fpo_train_applies_the_table_under_the_command_line():
     assert overridden.fpo.gamma == 0.9
     assert overridden.num_envs == 2
     assert overridden.fpo.learning_rate == 3e-4  # a row the command line leaves alone still applies
-    assert parse(["--env", PICK, "--hyperparameters", "zoo", "--fpo.learning-rate", "1e-3"]).fpo.learning_rate == 1e-3
+    assert (
+        parse(["--env", PICK, "--hyperparameters", "zoo", "--fpo.learning-rate", "1e-3"]).fpo.learning_rate
+        == 1e-3
+    )
 
 
 @pytest.mark.parametrize(
