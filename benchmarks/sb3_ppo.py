@@ -24,7 +24,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from fpo_policy.core.hyperparameters import ZOO, load_table, task_rows
+from fpo_policy.core.config import TrainArgs
+from fpo_policy.core.hyperparameters import ZOO, apply_table, load_table, task_rows
 from fpo_policy.core.trainer import make_env, run_episodes
 
 EVAL_SEED = 10_000
@@ -45,7 +46,7 @@ def evaluate(model, env_id: str, episodes: int, normalize=None) -> tuple[float, 
     return result.mean_return, result.success_rate
 
 
-def train_seed(ns: argparse.Namespace, seed: int, settings: dict) -> dict:
+def train_seed(ns: argparse.Namespace, seed: int, settings: dict, env_kwargs: dict) -> dict:
     from stable_baselines3 import PPO
     from stable_baselines3.common.env_util import make_vec_env
     from stable_baselines3.common.vec_env import VecNormalize
@@ -55,7 +56,7 @@ def train_seed(ns: argparse.Namespace, seed: int, settings: dict) -> dict:
     settings = dict(settings)
     n_envs = int(settings.pop("n_envs", 1))
     normalize = bool(settings.pop("normalize", False))
-    env = make_vec_env(lambda: make_env(ns.env), n_envs=n_envs, seed=seed)
+    env = make_vec_env(lambda: make_env(ns.env, **env_kwargs), n_envs=n_envs, seed=seed)
     saved, stats = out / "model.zip", out / "vecnormalize.pkl"
     if normalize:
         env = VecNormalize.load(str(stats), env) if ns.resume and stats.exists() else VecNormalize(env)
@@ -116,10 +117,14 @@ def main() -> None:
         help="stable-baselines3's own PPO defaults and one env, instead of the table's row",
     )
     ns = parser.parse_args()
-    settings = {} if ns.sb3_defaults else task_rows(load_table(ZOO), ns.env).get("sb3", {})
+    table = load_table(ZOO)
+    settings = {} if ns.sb3_defaults else task_rows(table, ns.env).get("sb3", {})
+    # The run row's training-env keyword arguments (the pick task's start curriculum) are every
+    # algorithm's; evaluation always runs the plain env.
+    env_kwargs = {} if ns.sb3_defaults else apply_table(TrainArgs(env=ns.env), table).train_env_options
     torch.set_num_threads(1)
     ns.out.mkdir(parents=True, exist_ok=True)
-    runs = [train_seed(ns, seed, settings) for seed in ns.seeds]
+    runs = [train_seed(ns, seed, settings, env_kwargs) for seed in ns.seeds]
     finals = [r["final_eval_return"] for r in runs]
     summary = {
         "final_eval_mean": float(np.mean(finals)),
@@ -127,6 +132,7 @@ def main() -> None:
         "runs": runs,
         "settings": {
             **settings,
+            "train_env_kwargs": env_kwargs,
             "total_steps": ns.total_steps,
             "env": ns.env,
             "eval_episodes": ns.eval_episodes,

@@ -9,7 +9,8 @@ prints what happened. ``make run`` is ``fpo-bringup sim --episodes 10``.
 
 While it runs it counts episodes and successes from ``task/state``, measures the ``joint_states``
 and command rates, keeps the policy node's last ``policy_status``, and saves a strip of camera
-frames (when a camera is published) to the run folder.
+frames (when a camera is published) to the run folder: eight frames spread over the first episode
+that succeeded (for the pick task, the cube is seen lifted), else over the latest that ended.
 
 Ctrl-C or SIGTERM ends the run early, like its end: each node gets SIGINT (and is killed if it
 has not stopped after 10 s), the summary is written and printed with every node's exit code, and
@@ -45,6 +46,32 @@ class RunStats:
     last_status: object | None = None
     last_trainer_status: object | None = None
     frames: list[np.ndarray] = field(default_factory=list)
+    """Camera frames of the strip's episode: the first that succeeded, else the latest that ended."""
+    strip_episode: int | None = None
+    strip_success: bool = False
+    episode_frames: list[np.ndarray] = field(default_factory=list)
+    max_episode_frames: int = 1000
+
+    def on_task_state(self, success: bool, ended: bool) -> None:
+        """One ``task/state``: the episode's success so far, and whether the episode ended with it."""
+        self.episode_success |= success
+        if not ended:
+            return
+        self.episodes += 1
+        self.successes += int(self.episode_success)
+        if not self.strip_success and self.episode_frames:
+            self.frames, self.strip_episode = self.episode_frames, self.episodes
+            self.strip_success = self.episode_success
+        self.episode_frames = []
+        self.episode_success = False
+
+    def on_frame(self, image: np.ndarray) -> None:
+        if len(self.episode_frames) < self.max_episode_frames:
+            self.episode_frames.append(image)
+
+    def strip_frames(self) -> list[np.ndarray]:
+        """The strip's frames; the unfinished episode's when none ended with frames."""
+        return self.frames or self.episode_frames
 
     def rate_hz(self, stamps: list[float]) -> float:
         return (len(stamps) - 1) / (stamps[-1] - stamps[0]) if len(stamps) > 2 else 0.0
@@ -57,6 +84,8 @@ class RunStats:
             "joint_states_hz": round(self.rate_hz(self.joint_state_stamps), 2),
             "commands_hz": round(self.rate_hz(self.command_stamps), 2),
         }
+        if self.strip_episode is not None:
+            out["image_strip_episode"] = {"episode": self.strip_episode, "success": self.strip_success}
         if len(self.command_stamps) > 2:
             periods = np.diff(self.command_stamps)
             out["command_period_p50_ms"] = round(1000 * float(np.percentile(periods, 50)), 2)
@@ -154,15 +183,10 @@ def watch(
     now = time.monotonic
 
     def on_task(msg: TaskState) -> None:
-        stats.episode_success |= msg.success
-        if msg.terminated or msg.truncated:
-            stats.episodes += 1
-            stats.successes += int(stats.episode_success)
-            stats.episode_success = False
+        stats.on_task_state(msg.success, msg.terminated or msg.truncated)
 
     def on_image(msg: Image) -> None:
-        if len(stats.frames) < 400:
-            stats.frames.append(to_array(msg, "rgb8", copy=True))
+        stats.on_frame(to_array(msg, "rgb8", copy=True))
 
     node.create_subscription(TaskState, topics.TASK_STATE, on_task, topics.QOS_STATE)
     node.create_subscription(
@@ -264,7 +288,7 @@ def main(argv: list[str] | None = None) -> int:
             codes = stop_processes(procs)
     exit_codes = {f"{s.full_namespace(args.namespace)}/{s.name}".lstrip("/"): c for s, c in zip(specs, codes)}
     summary = {"bringup": opts.bringup, "stopped": reason, "exit_codes": exit_codes, **stats.summary()}
-    strip = save_strip(stats.frames, run_dir / "strip.png")
+    strip = save_strip(stats.strip_frames(), run_dir / "strip.png")
     if strip:
         summary["image_strip"] = str(strip)
     (run_dir / "summary.json").write_text(json.dumps(summary, indent=2))
