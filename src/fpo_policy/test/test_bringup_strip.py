@@ -23,7 +23,8 @@ def test_the_strip_is_the_first_successful_episode_and_the_counts_are_the_episod
     _episode(stats, 40, 5, None)
     assert (stats.episodes, stats.successes) == (4, 2)
     frames = stats.strip_frames()
-    assert len(frames) == 6 and {int(f[0, 0, 0]) for f in frames} == {20}
+    assert len(frames) == 6
+    assert {int(f[0, 0, 0]) for f in frames} == {20}
     assert stats.summary()["image_strip_episode"] == {"episode": 2, "success": True}
 
 
