@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from fpo_policy.core.config import FpoConfig, PpoConfig
-from fpo_policy.core.fpo import FlowAgent, fpo_log_ratio
+from fpo_policy.core.fpo import FlowAgent, cfm_weights, fpo_log_ratio
 from fpo_policy.core.rollout_storage import Batch
 from fpo_policy.core.surrogate import aspo_objective, ppo_clip_objective
 from fpo_policy.core.update import make_agent, update
@@ -134,3 +134,33 @@ def test_cfm_regulariser_adds_lambda_times_cfm_loss():
     with_reg, _ = agent.policy_loss(batch, batch.advantages)
     assert float((with_reg - base).detach()) == pytest.approx(0.5 * info["cfm_loss"], rel=1e-5)
     assert info["stored_cfm_loss"] == pytest.approx(info["cfm_loss"], rel=1e-6)
+
+
+def test_advantage_weights_leave_equal_advantages_equal_and_favour_better_actions():
+    equal = cfm_weights(torch.full((8,), 0.7), "advantage", 1.0, 20.0)
+    torch.testing.assert_close(equal, torch.full((8,), 2.0137527))  # exp(0.7): equal modes, equal weight
+    torch.testing.assert_close(cfm_weights(torch.randn(8), "uniform", 1.0, 20.0), torch.ones(8))
+    a = torch.tensor([-2.0, -1.0, 0.0, 1.0, 2.0])
+    w = cfm_weights(a, "advantage", 1.0, 1e6)
+    assert torch.all(w[1:] > w[:-1])
+    torch.testing.assert_close(w, torch.exp(a))
+    torch.testing.assert_close(cfm_weights(2 * a, "advantage", 2.0, 1e6), w)  # A / beta
+    capped = cfm_weights(torch.tensor([1e4, 0.0, -1e4]), "advantage", 1e-3, 3.0)
+    torch.testing.assert_close(capped, torch.tensor([3.0, 1.0, 0.0]))  # finite: capped in the exponent
+    with pytest.raises(ValueError, match="unknown cfm_weighting"):
+        cfm_weights(a, "rank", 1.0, 20.0)
+
+
+def test_advantage_weighted_regulariser_weighs_each_action_s_cfm_loss():
+    agent = FlowAgent(FpoConfig(cfm_lambda=0.0), obs_dim=3, act_dim=2)
+    batch = collected_batch(agent, n=32)
+    base, _ = agent.policy_loss(batch, batch.advantages)
+    agent.cfg = FpoConfig(cfm_lambda=0.5, cfm_weighting="advantage", cfm_beta=0.5)
+    with_reg, _ = agent.policy_loss(batch, batch.advantages)
+    w = cfm_weights(batch.advantages, "advantage", 0.5, FpoConfig().cfm_weight_max)
+    per_action = batch.extras["old_cfm_loss"].mean(dim=1)  # = the new losses before any step
+    expected = 0.5 * float((w * per_action).mean())
+    assert float((with_reg - base).detach()) == pytest.approx(expected, rel=1e-5)
+    assert expected != pytest.approx(0.5 * float(per_action.mean()), rel=1e-3)  # not the uniform term
+    with pytest.raises(ValueError, match="cfm_weighting"):
+        FpoConfig(cfm_weighting="rank")

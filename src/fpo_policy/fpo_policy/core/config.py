@@ -21,7 +21,9 @@ from fpo_policy.core.sampling import Solver
 from so100_common.core.config_fields import check_ranges, setting
 
 RatioForm = Literal["per_sample", "mean"]
+CfmWeighting = Literal["uniform", "advantage"]
 _RATIO_FORMS, _LOSS_FORMS, _SOLVERS = get_args(RatioForm), get_args(LossForm), get_args(Solver)
+_CFM_WEIGHTINGS = get_args(CfmWeighting)
 _ACTIVATIONS = tuple(ACTIVATIONS)
 
 
@@ -85,6 +87,14 @@ class FpoConfig(AlgoConfig):
     """Weight lambda of the CFM regulariser on the collected actions (total = FPO + lambda * CFM).
     With the eps loss it keeps learning from wandering (benchmarks/README.md); 1 collapses the flow
     onto a deterministic map."""
+    cfm_weighting: CfmWeighting = setting("uniform", choices=_CFM_WEIGHTINGS)
+    """How the CFM regulariser weighs the collected actions: ``uniform``, or ``advantage``: by
+    exp(A / cfm_beta) with A the normalised advantage (advantage-weighted regression; its fixed
+    point pi_old * exp(A / beta) leaves equally good modes their shares)."""
+    cfm_beta: float = setting(1.0, 1e-3, 1e3)
+    """Temperature of the ``advantage`` weighting, in units of the (normalised) advantage."""
+    cfm_weight_max: float = setting(20.0, 1.0, 1e6)
+    """Cap on one action's ``advantage`` weight."""
     loss_form: LossForm = setting("eps", choices=_LOSS_FORMS)
     """CFM loss form: the eps-supervised (time-weighted) form, which learns much faster than plain
     velocity MSE on InvertedDoublePendulum-v5 (benchmarks/README.md), or ``velocity``."""

@@ -10,10 +10,14 @@ rho == 1 exactly before the first gradient step.
 
 The log-ratio is clamped to +-log_ratio_clamp with a straight-through estimator. The surrogate is the
 PPO clip, or ASPO (:mod:`fpo_policy.core.surrogate`), with the action's advantage broadcast over its
-pairs. Total policy loss = -surrogate + cfm_lambda * mean_i l_i (the CFM regulariser on collected actions).
+pairs. Total policy loss = -surrogate + cfm_lambda * mean_b w_b mean_i l_bi, the CFM regulariser on
+the collected actions, with weights w_b: all 1 (``uniform``), or exp(A_b / beta) capped at
+``cfm_weight_max`` (``advantage``, :func:`cfm_weights`).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 from torch import Tensor
@@ -37,6 +41,17 @@ def fpo_log_ratio(
     elif ratio != "per_sample":
         raise ValueError(f"unknown ratio {ratio!r}; expected 'per_sample' or 'mean'")
     return diff + (diff.clamp(-log_ratio_clamp, log_ratio_clamp) - diff).detach()
+
+
+def cfm_weights(advantages: Tensor, weighting: str, beta: float, weight_max: float) -> Tensor:
+    """(B,) detached weights of the CFM regulariser: ones for ``uniform``; for ``advantage``,
+    exp(A / beta) capped at ``weight_max`` (as advantage-weighted regression does; the cap is applied
+    in the exponent, so no weight overflows)."""
+    if weighting == "uniform":
+        return torch.ones_like(advantages)
+    if weighting != "advantage":
+        raise ValueError(f"unknown cfm_weighting {weighting!r}; expected 'uniform' or 'advantage'")
+    return torch.exp((advantages.detach() / beta).clamp(max=math.log(weight_max)))
 
 
 class FlowAgent(Agent):
@@ -97,7 +112,8 @@ class FlowAgent(Agent):
         rho = torch.exp(log_rho)
         objective = aspo_objective if cfg.aspo else ppo_clip_objective
         pg_loss = -objective(rho, advantages[:, None], cfg.clip_eps).mean()
-        cfm_reg = new.mean()
+        weights = cfm_weights(advantages, cfg.cfm_weighting, cfg.cfm_beta, cfg.cfm_weight_max)
+        cfm_reg = (weights[:, None] * new).mean()
         loss = pg_loss + cfg.cfm_lambda * cfm_reg
         with torch.no_grad():
             info = {
