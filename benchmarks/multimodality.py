@@ -69,7 +69,7 @@ def main() -> None:
                 fpo=FpoConfig(**small),
                 ppo=PpoConfig(**small),
             )
-            apply_overrides(args, ns.set)
+            args = apply_overrides(args, ns.set)
             Trainer(args).run()
             for ckpt in sorted((out / "checkpoints").glob("step_*.safetensors")):
                 left, right = shares(ckpt)
