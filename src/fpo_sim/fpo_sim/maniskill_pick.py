@@ -26,9 +26,10 @@ the skill a pick needs first, and a success that says so can be checked from the
   start instead with the open jaw around the cube (:mod:`fpo_sim.core.grasp_ik`; the cube where
   it was drawn), a reverse curriculum for training. Evaluations use the default.
 - Camera (``base_camera``, 128 x 128, with ``obs_mode="rgb"``): ManiSkill's PickCubeSO100 camera
-  looks almost straight down, where a lifted cube hides under the jaw; ours looks at the workspace
-  obliquely from the robot's front left (:data:`CAMERA_EYE_M` towards :data:`CAMERA_TARGET_M`), so
-  the table, the arm and a lifted cube above the table are all in view.
+  looks almost straight down, where a lifted cube hides under the jaw; ours faces the robot from
+  across the table, a little to its left and above the workspace (:data:`CAMERA_EYE_M` towards
+  :data:`CAMERA_TARGET_M`), so the table, the arm and a lifted cube are in view wherever the pick
+  policies carry it (10 cm up and up to 25 cm to the side).
 - Observation extras (``TaskState.goal`` of the ``joints_goal`` layout, in this order):
   is_grasped (1), tcp_pose (7: position, quaternion wxyz), goal_pos (3: the lift target), and with
   state observations obj_pose (7), tcp_to_obj_pos (3), obj_to_goal_pos (3): 24 values.
@@ -54,8 +55,8 @@ TABLE_START_QPOS_RAD = (0.0, 0.0, 0.0, np.pi / 2, np.pi / 2, 0.0)
 INIT_QPOS_NOISE_RAD = 0.02
 JAW_TORQUE_LIMIT_NM = 1.0
 """Force limit of the gripper joint's drive, N m (module docstring)."""
-CAMERA_EYE_M = (-0.25, 0.32, 0.22)
-CAMERA_TARGET_M = (-0.50, 0.0, 0.03)
+CAMERA_EYE_M = (-0.18, 0.12, 0.26)
+CAMERA_TARGET_M = (-0.55, 0.08, 0.06)
 CAMERA_FOV_RAD = 1.0
 """The task camera (module docstring): position, look-at point (world frame, m), vertical field of view."""
 BASE_POSITION_M = (-0.725, 0.0, 0.0)

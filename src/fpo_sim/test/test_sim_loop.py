@@ -135,6 +135,27 @@ def test_a_pending_episode_starts_when_asked_or_at_the_next_tick(sim):
     assert not manual.reset_pending
 
 
+def test_a_trajectory_stamped_before_the_episode_began_is_refused_and_counted(sim):
+    """A command the policy computed from the previous episode's last state must not move the new
+    episode's arm; unstamped commands and ones stamped after the start pass."""
+    point = type("Point", (), {"positions": list(TARGET)})()
+    loop = SimLoop(sim, SimNodeConfig(auto_reset=False))
+    loop.command_trajectory(JOINT_NAMES, [point], stamp_ns=5)  # no start known yet: accepted
+    loop.reset()
+    hold = loop.target.copy()
+    loop.episode_started_ns = 1_000_000_000
+    with pytest.raises(CommandRejected, match="before episode 2 began") as err:
+        loop.command_trajectory(JOINT_NAMES, [point], stamp_ns=999_000_000)
+    assert err.value.reason == "previous_episode"
+    assert loop.rejected["previous_episode"] == 1
+    np.testing.assert_array_equal(loop.target, hold)  # nothing applied
+    assert loop.diagnostics()["rejected_previous_episode"] == "1"
+    loop.command_trajectory(JOINT_NAMES, [point], stamp_ns=1_000_000_001)
+    np.testing.assert_allclose(loop.target, TARGET)
+    loop.command_trajectory(JOINT_NAMES, [point])  # unstamped (0): an external commander's
+    assert loop.accepted == 3
+
+
 def test_a_results_observation_is_the_simulators(sim):
     """Built on demand from the result's own joints and goal, it equals the adapter's observation."""
     loop = SimLoop(sim, SimNodeConfig(auto_reset=False))

@@ -141,6 +141,9 @@ class SimLoop:
         self._hold = self.sim.joint_positions[0].copy()
         self._step = 0
         self._pending_reset = False
+        self.episode_started_ns: int | None = None
+        """When the current episode began, on the clock that stamps commands (the node sets it:
+        real time only); a trajectory stamped earlier is refused as ``previous_episode``."""
         self.reset()
 
     # -- inputs ---------------------------------------------------------------------------------
@@ -148,9 +151,23 @@ class SimLoop:
         """Make a position command the target; returns it (contract order), or raises CommandRejected."""
         return self._accept(lambda: validate_positions(positions, names))
 
-    def command_trajectory(self, names, points) -> np.ndarray:
-        """:meth:`command` for a one-point trajectory (objects with ``positions``)."""
-        return self._accept(lambda: validate_trajectory(names, points))
+    def command_trajectory(self, names, points, stamp_ns: int = 0) -> np.ndarray:
+        """:meth:`command` for a one-point trajectory (objects with ``positions``). One stamped
+        (``stamp_ns`` > 0) before :attr:`episode_started_ns` was computed from the previous
+        episode's last state and arrived after the reset: applied, it would throw the new
+        episode's arm towards the old episode's final pose, so it is refused."""
+
+        def validate() -> np.ndarray:
+            target = validate_trajectory(names, points)
+            started = self.episode_started_ns
+            if stamp_ns > 0 and started is not None and stamp_ns < started:
+                raise CommandRejected(
+                    "previous_episode",
+                    f"stamped {(started - stamp_ns) / 1e6:.1f} ms before episode {self.episode} began",
+                )
+            return target
+
+        return self._accept(validate)
 
     def _accept(self, validate) -> np.ndarray:
         try:

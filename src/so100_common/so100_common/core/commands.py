@@ -12,7 +12,9 @@ clipped or partly applied, when:
 - ``out_of_limits``: any value is outside the joint limits, as
   :func:`so100_common.core.joints.outside_limits` defines them (the URDF limits widened by
   float32 rounding room; the policy's safety filter uses the same definition);
-- ``estop``: a valid command that arrived while the e-stop is latched (decided by the caller).
+- ``estop``: a valid command that arrived while the e-stop is latched (decided by the caller);
+- ``previous_episode``: the simulator only: a trajectory stamped before the current episode began,
+  computed from the previous episode's last state (decided by the caller).
 """
 
 from __future__ import annotations
@@ -21,7 +23,15 @@ import numpy as np
 
 from so100_common.core.joints import JOINT_NAMES, NUM_JOINTS, clip_to_limits, outside_limits, reorder
 
-REASONS = ("wrong_names", "wrong_length", "not_one_point", "non_finite", "out_of_limits", "estop")
+REASONS = (
+    "wrong_names",
+    "wrong_length",
+    "not_one_point",
+    "non_finite",
+    "out_of_limits",
+    "estop",
+    "previous_episode",
+)
 
 
 class CommandRejected(ValueError):
