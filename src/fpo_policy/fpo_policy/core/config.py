@@ -95,6 +95,12 @@ class FpoConfig(AlgoConfig):
     """Temperature of the ``advantage`` weighting, in units of the (normalised) advantage."""
     cfm_weight_max: float = setting(20.0, 1.0, 1e6)
     """Cap on one action's ``advantage`` weight."""
+    ent_coef: float = setting(0.0, 0.0, 1000.0)
+    """Weight of an entropy bonus on the flow: the Kozachenko-Leonenko nearest-neighbour estimate
+    over ``ent_samples`` raw actions per minibatch state, sampled through the ODE with gradients
+    (:func:`fpo_policy.core.fpo.knn_entropy`); 0 turns it off (no extra cost)."""
+    ent_samples: int = setting(8, 2, 256)
+    """Actions sampled per state for the entropy bonus."""
     loss_form: LossForm = setting("eps", choices=_LOSS_FORMS)
     """CFM loss form: the eps-supervised (time-weighted) form, which learns much faster than plain
     velocity MSE on InvertedDoublePendulum-v5 (benchmarks/README.md), or ``velocity``."""

@@ -12,7 +12,8 @@ The log-ratio is clamped to +-log_ratio_clamp with a straight-through estimator.
 PPO clip, or ASPO (:mod:`fpo_policy.core.surrogate`), with the action's advantage broadcast over its
 pairs. Total policy loss = -surrogate + cfm_lambda * mean_b w_b mean_i l_bi, the CFM regulariser on
 the collected actions, with weights w_b: all 1 (``uniform``), or exp(A_b / beta) capped at
-``cfm_weight_max`` (``advantage``, :func:`cfm_weights`).
+``cfm_weight_max`` (``advantage``, :func:`cfm_weights`); with ``ent_coef`` > 0, minus ent_coef times
+a sample-based entropy estimate (:func:`knn_entropy`).
 """
 
 from __future__ import annotations
@@ -27,7 +28,7 @@ from fpo_policy.core.config import FpoConfig
 from fpo_policy.core.flow import FlowNetConfig, VelocityField, cfm_loss, sample_pairs
 from fpo_policy.core.networks import ValueFunction
 from fpo_policy.core.rollout_storage import Batch
-from fpo_policy.core.sampling import sample_actions
+from fpo_policy.core.sampling import sample_actions, sample_actions_with_grad
 from fpo_policy.core.surrogate import aspo_objective, clip_fraction, ppo_clip_objective
 
 
@@ -52,6 +53,20 @@ def cfm_weights(advantages: Tensor, weighting: str, beta: float, weight_max: flo
     if weighting != "advantage":
         raise ValueError(f"unknown cfm_weighting {weighting!r}; expected 'uniform' or 'advantage'")
     return torch.exp((advantages.detach() / beta).clamp(max=math.log(weight_max)))
+
+
+def knn_entropy(
+    actor: VelocityField, obs: Tensor, act_dim: int, samples: int, steps: int, solver: str
+) -> Tensor:
+    """Differentiable entropy estimate of the flow's squashed actions, averaged over the states ``obs``
+    (B, O): ``samples`` actions per state from fresh noise through the ODE (gradients flow through
+    the solver), then the Kozachenko-Leonenko estimate A * mean log(distance to the nearest other
+    sample), constants dropped. Larger for a more spread, or more evenly split, distribution."""
+    rows = obs.repeat_interleave(samples, dim=0)
+    u = sample_actions_with_grad(actor, rows, act_dim, steps=steps, solver=solver)
+    u = torch.tanh(u.view(obs.shape[0], samples, act_dim))  # squashed: a bounded space, as the env's
+    dist = torch.cdist(u, u) + torch.diag(torch.full((samples,), float("inf")))
+    return act_dim * torch.log(dist.min(dim=-1).values + 1e-6).mean()
 
 
 class FlowAgent(Agent):
@@ -115,6 +130,12 @@ class FlowAgent(Agent):
         weights = cfm_weights(advantages, cfg.cfm_weighting, cfg.cfm_beta, cfg.cfm_weight_max)
         cfm_reg = (weights[:, None] * new).mean()
         loss = pg_loss + cfg.cfm_lambda * cfm_reg
+        entropy = None
+        if cfg.ent_coef > 0:
+            entropy = knn_entropy(
+                self.actor, mb.obs, self.act_dim, cfg.ent_samples, cfg.sample_steps, cfg.solver
+            )
+            loss = loss - cfg.ent_coef * entropy
         with torch.no_grad():
             info = {
                 "pg_loss": float(pg_loss),
@@ -125,4 +146,6 @@ class FlowAgent(Agent):
                 "approx_kl": float(((rho - 1.0) - log_rho).mean()),
                 "clipfrac": clip_fraction(rho, cfg.clip_eps),
             }
+            if entropy is not None:
+                info["entropy"] = float(entropy)  # the estimate, up to a constant
         return loss, info

@@ -131,3 +131,12 @@ def sample_actions(
     else:
         x1 = integrate(lambda x, t: velocity(obs, x, t), x0, steps, solver)
     return x1 if limit is None else x1.clamp_(-limit, limit)
+
+
+def sample_actions_with_grad(
+    velocity: VelocityFn, obs: Tensor, act_dim: int, *, steps: int = 10, solver: Solver = "euler"
+) -> Tensor:
+    """:func:`sample_actions` (from noise, unclipped) with autograd on for a :class:`VelocityField`,
+    so a loss on the sampled actions reaches the network through every solver step: the same code,
+    called past its ``no_grad`` wrapper. (A plain callable still integrates without gradients.)"""
+    return sample_actions.__wrapped__(velocity, obs, act_dim, steps=steps, solver=solver, limit=None)
