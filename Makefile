@@ -12,7 +12,8 @@ setup:
 
 # The main job: the simulated SO-100 driven through ROS by the shipped reach policy (sim node and
 # policy node as separate processes, configured from the launch files' own declarations). TASK=pick
-# runs the shipped pick-and-lift checkpoint of src/fpo_policy/checkpoints/ instead. Prints the success rate and the loop's timing; saves an image strip and the logs under runs/.
+# runs the shipped pick-and-lift checkpoint of src/fpo_policy/checkpoints/ instead. Prints the success
+# rate and the loop's timing; saves an image strip and the logs under runs/.
 RUN_EPISODES ?= 10
 TASK ?= reach
 run: setup

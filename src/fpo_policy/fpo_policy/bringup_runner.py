@@ -65,8 +65,13 @@ class RunStats:
         self.episode_frames = []
         self.episode_success = False
 
+    @property
+    def wants_frames(self) -> bool:
+        """Whether a frame can still reach the strip (no successful episode chosen yet)."""
+        return not self.strip_success
+
     def on_frame(self, image: np.ndarray) -> None:
-        if len(self.episode_frames) < self.max_episode_frames:
+        if self.wants_frames and len(self.episode_frames) < self.max_episode_frames:
             self.episode_frames.append(image)
 
     def strip_frames(self) -> list[np.ndarray]:
@@ -186,7 +191,8 @@ def watch(
         stats.on_task_state(msg.success, msg.terminated or msg.truncated)
 
     def on_image(msg: Image) -> None:
-        stats.on_frame(to_array(msg, "rgb8", copy=True))
+        if stats.wants_frames:  # once the strip's episode is chosen, frames are not even converted
+            stats.on_frame(to_array(msg, "rgb8", copy=True))
 
     node.create_subscription(TaskState, topics.TASK_STATE, on_task, topics.QOS_STATE)
     node.create_subscription(

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import cached_property
 from importlib.util import find_spec
 from typing import ClassVar
 
@@ -195,12 +196,15 @@ class SO100Sim:
             self._images = self._np(next(iter(sensors.values()))["rgb"])
         return self._images
 
-    def camera_intrinsics(self) -> np.ndarray | None:
-        """(3, 3) pinhole intrinsics of the camera (env 0), or None without a camera."""
-        if self.obs_mode != "rgb":
-            return None
+    @cached_property
+    def _intrinsics(self) -> np.ndarray:
         params = next(iter(self._env.get_sensor_params().values()))
         return self._np(params["intrinsic_cv"])[0].astype(np.float64)
+
+    def camera_intrinsics(self) -> np.ndarray | None:
+        """(3, 3) pinhole intrinsics of the camera (env 0), or None without a camera. Fixed for the
+        env's life (the camera's lens does not change), so read once."""
+        return self._intrinsics.copy() if self.obs_mode == "rgb" else None
 
     # -- acting --------------------------------------------------------------------------------
     def reset(self, seed: int | list[int] | None = None, env_idx: np.ndarray | None = None) -> None:

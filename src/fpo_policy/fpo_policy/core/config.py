@@ -97,7 +97,7 @@ class FpoConfig(AlgoConfig):
     """Cap on one action's ``advantage`` weight."""
     ent_coef: float = setting(0.0, 0.0, 1000.0)
     """Weight of an entropy bonus on the flow: the Kozachenko-Leonenko nearest-neighbour estimate
-    over ``ent_samples`` raw actions per minibatch state, sampled through the ODE with gradients
+    over ``ent_samples`` squashed actions per minibatch state, sampled through the ODE with gradients
     (:func:`fpo_policy.core.fpo.knn_entropy`); 0 turns it off (no extra cost)."""
     ent_samples: int = setting(8, 2, 256)
     """Actions sampled per state for the entropy bonus."""

@@ -65,7 +65,8 @@ def knn_entropy(
     rows = obs.repeat_interleave(samples, dim=0)
     u = sample_actions_with_grad(actor, rows, act_dim, steps=steps, solver=solver)
     u = torch.tanh(u.view(obs.shape[0], samples, act_dim))  # squashed: a bounded space, as the env's
-    dist = torch.cdist(u, u) + torch.diag(torch.full((samples,), float("inf")))
+    itself = torch.eye(samples, dtype=torch.bool, device=u.device)
+    dist = torch.cdist(u, u).masked_fill(itself, float("inf"))
     return act_dim * torch.log(dist.min(dim=-1).values + 1e-6).mean()
 
 
